@@ -1,0 +1,17 @@
+include(CMakePackageConfigHelpers)
+install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS occams_rpc occams_rpc_compiled EXPORT occams_rpc-targets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(EXPORT occams_rpc-targets NAMESPACE occams_rpc::
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/occams_rpc)
+# The installed compiled library is built in this tree; its source travels too so that
+# consumers can see what was compiled.
+set(OCCAMS_RPC_MSGPACK_HINT "${msgpack_DIR}")
+configure_package_config_file(cmake/occams_rpc-config.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/occams_rpc-config.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/occams_rpc)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/occams_rpc-config-version.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/occams_rpc-config.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/occams_rpc-config-version.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/occams_rpc)

@@ -1,0 +1,18 @@
+// Umbrella header: everything a user of occams-rpc needs.
+#pragma once
+
+#include <occams_rpc/core/buffer.hpp>
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/core/logger.hpp>
+
+#include <occams_rpc/proto/frame_reader.hpp>
+#include <occams_rpc/proto/frame_writer.hpp>
+#include <occams_rpc/proto/header.hpp>
+#include <occams_rpc/proto/inflight_table.hpp>
+#include <occams_rpc/proto/timeout_wheel.hpp>
+#include <occams_rpc/proto/window_throttler.hpp>
+
+#include <occams_rpc/codec/codec.hpp>
+#include <occams_rpc/codec/msgpack_codec.hpp>
+#include <occams_rpc/codec/raw_codec.hpp>

@@ -1,0 +1,113 @@
+// The default codec: msgpack, laid out like the Rust side (rmp-serde with named fields).
+// - several arguments travel as one msgpack array, no argument as nil (encode_args/decode_args)
+// - structs are maps keyed by field name: put OCCAMS_RPC_FIELDS(a, b, ...) in the struct
+// - std::vector<char> / std::vector<unsigned char> travel as bin, std::string as str
+#pragma once
+
+#include <occams_rpc/codec/codec.hpp>
+#include <occams_rpc/core/error.hpp>
+
+#include <msgpack.hpp>
+
+#include <cstddef>
+#include <span>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+
+/// Declares the fields of a struct for the msgpack codec: a map keyed by the field names, like
+/// a Rust struct with serde + rmp-serde named encoding. Missing keys keep their defaults.
+#define OCCAMS_RPC_FIELDS(...) MSGPACK_DEFINE_MAP(__VA_ARGS__)
+
+namespace occams_rpc {
+
+/// No argument or no result: travels as msgpack nil (Rust's unit `()`).
+struct unit {
+  friend bool operator==(unit, unit) noexcept { return true; }
+};
+
+namespace detail {
+/// Decode limits derived from the input size, so that a forged length (an array of 2^32
+/// items in ten bytes) cannot make the decoder reserve memory the input could not fill.
+inline msgpack::unpack_limit limits_for(std::size_t n) noexcept {
+  return msgpack::unpack_limit(n, n, n, n, n, 64);
+}
+}  // namespace detail
+
+class msgpack_codec {
+ public:
+  template <class T>
+  std::error_code encode(const T& value, byte_buffer& out) const noexcept {
+    std::size_t mark = out.size();
+    try {
+      msgpack::pack(out, value);
+      return {};
+    } catch (...) {
+      out.truncate(mark);
+      return errc::encode;
+    }
+  }
+
+  template <class T>
+  std::error_code decode(std::span<const char> bytes, T& out) const noexcept {
+    if (bytes.empty()) return errc::decode;
+    try {
+      std::size_t off = 0;
+      msgpack::object_handle oh =
+          msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, detail::limits_for(bytes.size()));
+      oh.get().convert(out);
+      return {};
+    } catch (...) {
+      return errc::decode;
+    }
+  }
+
+  /// Encodes call arguments the way the Rust side expects one argument: none as nil, one as
+  /// itself, several as one array.
+  template <class... Args>
+  std::error_code encode_args(byte_buffer& out, const Args&... args) const noexcept {
+    if constexpr (sizeof...(Args) == 0) return encode(msgpack::type::nil_t{}, out);
+    else if constexpr (sizeof...(Args) == 1) return encode(args..., out);
+    else return encode(std::tie(args...), out);
+  }
+
+  /// The inverse of encode_args: fills a tuple of the argument types.
+  template <class... Args>
+  std::error_code decode_args(std::span<const char> bytes, std::tuple<Args...>& out) const noexcept {
+    if constexpr (sizeof...(Args) == 0) {
+      msgpack::type::nil_t nil;
+      return decode(bytes, nil);
+    } else if constexpr (sizeof...(Args) == 1) {
+      return decode(bytes, std::get<0>(out));
+    } else {
+      return decode(bytes, out);
+    }
+  }
+};
+
+static_assert(codec_for<msgpack_codec, int>);
+
+}  // namespace occams_rpc
+
+// unit <-> nil
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+namespace adaptor {
+template <>
+struct pack<occams_rpc::unit> {
+  template <class Stream>
+  packer<Stream>& operator()(packer<Stream>& o, const occams_rpc::unit&) const {
+    o.pack_nil();
+    return o;
+  }
+};
+template <>
+struct convert<occams_rpc::unit> {
+  const msgpack::object& operator()(const msgpack::object& o, occams_rpc::unit&) const {
+    if (o.type != msgpack::type::NIL) throw msgpack::type_error();
+    return o;
+  }
+};
+}  // namespace adaptor
+}
+}  // namespace msgpack

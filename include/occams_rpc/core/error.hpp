@@ -1,0 +1,73 @@
+// Error codes: the framework errors of the wire protocol and the library's local errors.
+#pragma once
+
+#include <occams_rpc/detail/config.hpp>
+
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace occams_rpc {
+
+/// Framework errors. The first nine travel on the wire as the exact strings `rpc_*` (see
+/// PROTOCOL.md, in this order); the rest are local and never sent.
+enum class errc : int {
+  // --- wire errors (values 1..9 in protocol order) ---
+  unreachable = 1,     ///< rpc_unreachable (retriable): no connection to the peer
+  io_err,              ///< rpc_io_err (retriable): the connection failed mid-call
+  timeout,             ///< rpc_timeout (retriable): no response within the call timeout
+  method_not_found,    ///< rpc_method_notfound
+  service_not_found,   ///< rpc_service_notfound
+  encode,              ///< rpc_encode: a value could not be encoded
+  decode,              ///< rpc_decode: bytes could not be decoded
+  internal,            ///< rpc_internal_err: a handler failed unexpectedly
+  invalid_version,     ///< rpc_invalid_ver
+  // --- local errors (never on the wire) ---
+  frame_too_large = 100,  ///< a frame's lengths exceed the configured maximum
+  bad_magic,              ///< a frame does not start with the protocol magic
+  bad_version,            ///< a frame carries an unknown protocol version
+  bad_frame,              ///< a frame is malformed in another way (bad flag, lengths)
+  closed,                 ///< the connection or server is closed or closing
+  overloaded,             ///< a bounded queue is full and the caller asked not to wait
+  invalid_config,         ///< a configuration value is out of range
+  invalid_address,        ///< an address could not be parsed
+  cancelled,              ///< the operation was cancelled by its caller
+};
+
+/// The category of `errc`; its name is "occams_rpc".
+OCCAMS_RPC_DECL const std::error_category& rpc_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), rpc_category()};
+}
+
+/// True for the errors a retry may cure: unreachable, io_err, timeout.
+constexpr bool is_retriable(errc e) noexcept {
+  return e == errc::unreachable || e == errc::io_err || e == errc::timeout;
+}
+/// True when `ec` is one of the retriable framework errors.
+OCCAMS_RPC_DECL bool is_retriable(const std::error_code& ec) noexcept;
+
+/// True for the nine errors that have a wire name.
+constexpr bool is_wire_error(errc e) noexcept {
+  return static_cast<int>(e) >= 1 && static_cast<int>(e) <= 9;
+}
+
+/// The exact wire string of a wire error (`rpc_timeout`...), or "" for a local error.
+OCCAMS_RPC_DECL std::string_view to_wire_string(errc e) noexcept;
+
+/// The framework error a wire string names, or nothing if the string is a user error.
+OCCAMS_RPC_DECL std::optional<errc> from_wire_string(std::string_view s) noexcept;
+
+/// The wire error to answer with for any local error code (anything foreign maps to
+/// `internal`).
+OCCAMS_RPC_DECL errc to_wire_error(const std::error_code& ec) noexcept;
+
+}  // namespace occams_rpc
+
+template <>
+struct std::is_error_code_enum<occams_rpc::errc> : std::true_type {};
+
+#ifdef OCCAMS_RPC_HEADER_ONLY
+#include <occams_rpc/core/impl/error.ipp>
+#endif

@@ -1,0 +1,10 @@
+// Include this in exactly one translation unit of a program built with
+// OCCAMS_RPC_SEPARATE_COMPILATION (the occams_rpc::compiled target does it for you).
+#pragma once
+
+#ifndef OCCAMS_RPC_SEPARATE_COMPILATION
+#error "occams_rpc/src.hpp is for OCCAMS_RPC_SEPARATE_COMPILATION builds only"
+#endif
+
+#include <occams_rpc/core/impl/config.ipp>
+#include <occams_rpc/core/impl/error.ipp>
