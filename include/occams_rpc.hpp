@@ -16,3 +16,11 @@
 #include <occams_rpc/codec/codec.hpp>
 #include <occams_rpc/codec/msgpack_codec.hpp>
 #include <occams_rpc/codec/raw_codec.hpp>
+
+#include <occams_rpc/transport/address.hpp>
+#include <occams_rpc/transport/socket_transport.hpp>
+
+#include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/client_stream.hpp>
+#include <occams_rpc/stream/server.hpp>
+#include <occams_rpc/stream/server_request.hpp>

@@ -8,3 +8,5 @@
 
 #include <occams_rpc/core/impl/config.ipp>
 #include <occams_rpc/core/impl/error.ipp>
+#include <occams_rpc/transport/impl/address.ipp>
+#include <occams_rpc/transport/impl/socket_transport.ipp>

@@ -32,7 +32,12 @@ enum class errc : int {
   invalid_config,         ///< a configuration value is out of range
   invalid_address,        ///< an address could not be parsed
   cancelled,              ///< the operation was cancelled by its caller
+  remote_error,           ///< the peer answered with a user error string (flag 2)
 };
+
+/// The category of integer user errors sent by a peer (flag-1 responses, errno-like codes):
+/// std::error_code(5, remote_category()) is the peer's EIO. Named "occams_rpc.remote".
+OCCAMS_RPC_DECL const std::error_category& remote_category() noexcept;
 
 /// The category of `errc`; its name is "occams_rpc".
 OCCAMS_RPC_DECL const std::error_category& rpc_category() noexcept;

@@ -42,12 +42,11 @@ class inflight_table {
     return s.used && s.seq == seq ? &s.value : nullptr;
   }
 
-  /// Removes the entry; its value is reset to T{} so that it holds nothing.
+  /// Removes the entry. Its value is kept for reuse: the caller clears what it must.
   bool erase(std::uint64_t seq) noexcept {
     slot& s = slots_[seq & mask_];
     if (!s.used || s.seq != seq) return false;
     s.used = false;
-    s.value = T{};
     --size_;
     return true;
   }

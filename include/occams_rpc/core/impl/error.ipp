@@ -36,12 +36,26 @@ class rpc_category_impl final : public std::error_category {
       case errc::invalid_config: return "invalid configuration";
       case errc::invalid_address: return "invalid address";
       case errc::cancelled: return "operation cancelled";
+      case errc::remote_error: return "the peer answered with a user error string";
     }
     return "unknown occams_rpc error " + std::to_string(ev);
   }
 };
 
+class remote_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "occams_rpc.remote"; }
+  std::string message(int ev) const override {
+    return "remote error " + std::to_string(ev) + " (" + std::generic_category().message(ev) + ")";
+  }
+};
+
 }  // namespace detail
+
+OCCAMS_RPC_DECL const std::error_category& remote_category() noexcept {
+  static const detail::remote_category_impl instance;
+  return instance;
+}
 
 OCCAMS_RPC_DECL const std::error_category& rpc_category() noexcept {
   static const detail::rpc_category_impl instance;

@@ -1,0 +1,189 @@
+// client_stream: one multiplexed, full-duplex client connection.
+//
+// Calls from many coroutines share the connection; each gets the next seq, and responses are
+// matched by seq (they may arrive out of order). Requests are queued in order and flushed in
+// batches: one writer coroutine writes everything queued in one gathered write. At most
+// `window` requests are in flight; further callers wait in FIFO order. Timeouts are checked in
+// one sweep per tick, with no timer per call.
+#pragma once
+
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/proto/frame_writer.hpp>
+#include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/detail/client_connection.hpp>
+#include <occams_rpc/transport/socket_transport.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/dispatch.hpp>
+
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace occams_rpc {
+
+using proto::action;
+
+template <transport Transport = socket_transport>
+class basic_client_stream {
+  using connection = detail::client_connection<Transport>;
+
+ public:
+  using transport_type = Transport;
+  using socket_type = typename Transport::socket_type;
+  using executor_type = asio::any_io_executor;
+
+  /// A stream with no connection: every call fails with errc::closed.
+  basic_client_stream() = default;
+
+  /// Adopts a connected socket. Throws std::system_error(errc::invalid_config) for a bad config.
+  /// The socket's executor must not run handlers concurrently (an io_context run by one
+  /// thread, or a strand).
+  explicit basic_client_stream(socket_type socket, const client_config& cfg = {}, logger log = {})
+      : conn_(make(std::move(socket), cfg, std::move(log))) {}
+
+  basic_client_stream(basic_client_stream&&) noexcept = default;
+  basic_client_stream& operator=(basic_client_stream&& o) noexcept {
+    if (this != &o) {
+      if (conn_) close();
+      conn_ = std::move(o.conn_);
+    }
+    return *this;
+  }
+  /// Closes gracefully: calls already made still complete.
+  ~basic_client_stream() {
+    if (conn_) close();
+  }
+
+  /// Connects to `to` within cfg.connect_timeout.
+  ///
+  /// Completion signature: void(std::error_code, basic_client_stream); the error is
+  /// errc::unreachable when no connection could be made in time.
+  template <class Token = asio::deferred_t>
+  static auto async_connect(executor_type ex, address to, client_config cfg = {}, logger log = {},
+                            Token&& token = {}) {
+    validate(cfg);
+    return asio::async_initiate<Token, void(std::error_code, basic_client_stream)>(
+        [](auto handler, executor_type ex, address to, client_config cfg, logger log) {
+          auto work = [ex, to = std::move(to), cfg, log = std::move(log)]() mutable
+              -> asio::awaitable<std::tuple<std::error_code, basic_client_stream>> {
+            socket_type s(ex);
+            auto ec = co_await Transport::connect(ex, to, cfg.connect_timeout, s);
+            if (ec) {
+              log.info("connect to {} failed: {}", to.to_string(), ec.message());
+              co_return std::tuple{ec, basic_client_stream()};
+            }
+            co_return std::tuple{std::error_code{}, basic_client_stream(std::move(s), cfg, std::move(log))};
+          };
+          asio::co_spawn(ex, std::move(work),
+                         [h = std::move(handler)](std::exception_ptr e, std::tuple<std::error_code, basic_client_stream> r) mutable {
+                           if (e) std::move(h)(make_error_code(errc::unreachable), basic_client_stream());
+                           else std::move(h)(std::get<0>(r), std::move(std::get<1>(r)));
+                         });
+        },
+        token, std::move(ex), std::move(to), std::move(cfg), std::move(log));
+  }
+
+  /// Sends one request and completes with its response.
+  ///
+  /// - `act`: a numeric action (1..2^31-1) or an action string such as "Calculator.add".
+  /// - `msg`, `blob`: the request body; like the buffers of asio::async_write, they (and an
+  ///   action string) must stay valid until the operation completes. Small blobs are copied
+  ///   into the batch; large ones are written from where they are.
+  /// - `buffers`: optional storage for the response; pass back the call_response of an earlier
+  ///   call and steady-state calls allocate nothing.
+  ///
+  /// Completion signature: void(std::error_code, call_response). Errors: errc::timeout (no
+  /// response within cfg.call_timeout), errc::io_err (the connection failed), errc::closed
+  /// (close() was called before this call), errc::cancelled (cancelled through
+  /// the token's cancellation slot: the call's slot frees at once, a late response is dropped),
+  /// a framework error sent by the server (errc::method_not_found...), a user error code
+  /// (category remote_category()), or errc::remote_error with the string in msg.
+  /// Cancellation: terminal, partial and total are honoured. Executor: the handler runs on
+  /// its associated executor, else the connection's. Thread safety: may be called from any
+  /// thread; the request is queued on the connection's executor.
+  template <class Token = asio::deferred_t>
+  auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {},
+                  call_response buffers = {}, Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code, call_response)>(
+        [conn = conn_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+                       call_response buffers) {
+          if (!conn) {
+            detail::call_handler h;
+            h.emplace(std::move(handler), asio::system_executor());
+            h.post(make_error_code(errc::closed), std::move(buffers));
+            return;
+          }
+          asio::dispatch(conn->get_executor(),
+                         [conn, act, msg, blob, buffers = std::move(buffers), h = std::move(handler)]() mutable {
+                           conn->start_call(act, msg, blob, std::move(buffers), std::move(h));
+                         });
+        },
+        token, act, msg, blob, std::move(buffers));
+  }
+
+  /// Sends a ping (action 0, empty msg); completes when the pong arrives.
+  /// Completion signature: void(std::error_code); errc::timeout after cfg.call_timeout.
+  template <class Token = asio::deferred_t>
+  auto async_ping(Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [conn = conn_](auto handler) {
+          asio::dispatch(conn->get_executor(),
+                         [conn, h = std::move(handler)]() mutable { conn->start_ping(std::move(h)); });
+        },
+        token);
+  }
+
+  /// Refuses new calls (they fail with errc::closed), lets the calls in flight finish (or
+  /// time out), then closes the socket. Does not wait; see async_close.
+  void close() {
+    if (!conn_) return;
+    asio::dispatch(conn_->get_executor(), [conn = conn_] { conn->close(); });
+  }
+
+  /// close(), then completes once the connection is closed. Signature: void(std::error_code).
+  template <class Token = asio::deferred_t>
+  auto async_close(Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [conn = conn_](auto handler) {
+          asio::dispatch(conn->get_executor(), [conn, h = std::move(handler)]() mutable {
+            conn->close();
+            conn->add_close_waiter(std::move(h));
+          });
+        },
+        token);
+  }
+
+  /// Closes now: every call in flight fails with errc::closed.
+  void abort() {
+    if (!conn_) return;
+    asio::dispatch(conn_->get_executor(), [conn = conn_] { conn->abort(errc::closed); });
+  }
+
+  /// True until the connection is closed or failed (read on the connection's executor).
+  bool is_open() const noexcept { return conn_ && conn_->current_state() == connection::state::open; }
+  /// Requests in flight now (read on the connection's executor).
+  std::size_t in_flight() const noexcept { return conn_ ? conn_->in_flight() : 0; }
+  /// The largest number of requests ever in flight at once (for tests and metrics).
+  std::size_t max_in_flight_seen() const noexcept { return conn_ ? conn_->max_in_flight_seen() : 0; }
+  executor_type get_executor() const { return conn_->get_executor(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(conn_); }
+
+ private:
+
+  static std::shared_ptr<connection> make(socket_type socket, const client_config& cfg, logger log) {
+    validate(cfg);
+    auto c = std::make_shared<connection>(std::move(socket), cfg, std::move(log));
+    c->start();
+    return c;
+  }
+
+  std::shared_ptr<connection> conn_;
+};
+
+using client_stream = basic_client_stream<>;
+
+}  // namespace occams_rpc

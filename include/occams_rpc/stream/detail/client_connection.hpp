@@ -1,0 +1,449 @@
+// The state and coroutines of one client connection: a reader, a writer and a tick timer,
+// all on the connection's executor. See client_stream.hpp for the public face.
+#pragma once
+
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/proto/frame_reader.hpp>
+#include <occams_rpc/proto/frame_writer.hpp>
+#include <occams_rpc/proto/inflight_table.hpp>
+#include <occams_rpc/proto/timeout_wheel.hpp>
+#include <occams_rpc/proto/window_throttler.hpp>
+#include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/detail/stored_handler.hpp>
+#include <occams_rpc/stream/detail/wake_event.hpp>
+#include <occams_rpc/transport/transport.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <chrono>
+#include <limits>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace occams_rpc::detail {
+
+using call_handler = stored_handler<std::error_code, call_response>;
+using void_handler = stored_handler<std::error_code>;
+
+/// One request in flight (or one ping), kept in the in-flight table and the timeout wheel.
+struct pending_call : proto::wheel_hook {
+  std::uint64_t seq = 0;
+  bool is_ping = false;
+  bool blob_by_ref = false;  // the request's blob is referenced, not copied, by a batch
+  bool abandoned = false;    // completed early, waiting for its batch to be written
+  std::uint64_t batch_gen = 0;
+  std::error_code abandoned_ec;
+  call_response response;
+  call_handler on_call;
+  void_handler on_ping;
+  asio::cancellation_slot slot;
+};
+
+template <class Transport>
+class client_connection : public std::enable_shared_from_this<client_connection<Transport>> {
+ public:
+  using socket_type = typename Transport::socket_type;
+  enum class state { open, closing, closed };
+
+  client_connection(socket_type socket, const client_config& cfg, logger log)
+      : ex_(socket.get_executor()),
+        socket_(std::move(socket)),
+        cfg_(cfg),
+        log_(std::move(log)),
+        reader_(cfg.max_frame_size, cfg.buffer_size),
+        pending_(cfg.buffer_size),
+        writing_(cfg.buffer_size),
+        table_(cfg.window + max_pings),
+        window_(cfg.window),
+        wheel_(std::max<std::uint64_t>(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick) + 2, 8)),
+        timeout_ticks_(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick)),
+        tick_timer_(ex_),
+        writer_wake_(ex_) {}
+
+  void start() {
+    auto self = this->shared_from_this();
+    asio::co_spawn(ex_, [self]() { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(ex_, [self]() { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(ex_, [self]() { return self->tick_loop(); }, asio::detached);
+  }
+
+  const asio::any_io_executor& get_executor() const noexcept { return ex_; }
+  state current_state() const noexcept { return state_; }
+  std::size_t in_flight() const noexcept { return table_.size(); }
+  std::size_t max_in_flight_seen() const noexcept { return max_in_flight_seen_; }
+
+  // --- calls (on the connection's executor) ---
+
+  /// A call waiting for a window slot; heap-allocated, only when the window is full.
+  struct window_waiter : proto::window_throttler::waiter {
+    client_connection* conn = nullptr;
+    proto::action act{0u};
+    std::span<const char> msg, blob;
+    call_response response;
+    call_handler handler;
+    asio::cancellation_slot slot;
+  };
+
+  template <class Handler>
+  void start_call(proto::action act, std::span<const char> msg, std::span<const char> blob,
+                  call_response buffers, Handler&& handler) {
+    if (state_ != state::open) {
+      call_handler h;
+      h.emplace(std::forward<Handler>(handler), ex_);
+      h.post(make_error_code(closed_reason()), std::move(buffers));
+      return;
+    }
+    if (window_.try_acquire()) {
+      send_call(act, msg, blob, std::move(buffers), std::forward<Handler>(handler));
+      return;
+    }
+    // The window is full: wait in FIFO order for a slot.
+    auto* w = new window_waiter;
+    w->conn = this;
+    w->act = act;
+    w->msg = msg;
+    w->blob = blob;
+    w->response = std::move(buffers);
+    w->slot = asio::get_associated_cancellation_slot(handler);
+    w->handler.emplace(std::forward<Handler>(handler), ex_);
+    w->wake = [](proto::window_throttler::waiter* base) {
+      auto* w = static_cast<window_waiter*>(base);
+      std::unique_ptr<window_waiter> owned(w);
+      if (w->slot.is_connected()) w->slot.clear();
+      auto* c = w->conn;
+      if (c->state_ == state::closed) {  // woken by a failure, without a slot
+        w->handler.post(make_error_code(c->closed_reason()), std::move(w->response));
+        return;
+      }
+      c->send_call(w->act, w->msg, w->blob, std::move(w->response), std::move(w->handler));
+    };
+    if (w->slot.is_connected()) {
+      w->slot.template emplace<waiter_cancel>(this, w);
+    }
+    window_.enqueue(*w);
+  }
+
+  template <class Handler>
+  void start_ping(Handler&& handler) {
+    void_handler h;
+    if (state_ != state::open || table_.size() >= table_.max_entries()) {
+      h.emplace(std::forward<Handler>(handler), ex_);
+      h.post(make_error_code(state_ != state::open ? closed_reason() : errc::overloaded));
+      return;
+    }
+    auto [seq, e] = table_.insert();
+    e->seq = seq;
+    e->is_ping = true;
+    e->slot = asio::get_associated_cancellation_slot(handler);
+    e->on_ping.emplace(std::forward<Handler>(handler), ex_);
+    if (e->slot.is_connected()) e->slot.template emplace<call_cancel>(this, seq);
+    pending_.add_ping(seq, cfg_.client_id);
+    e->batch_gen = pending_gen_;
+    wheel_.schedule(*e, timeout_ticks_);
+    writer_wake_.notify();
+  }
+
+  /// Refuses new calls; the calls already made finish (or time out), then the socket closes.
+  void close() {
+    if (state_ != state::open) return;
+    state_ = state::closing;
+    log_.debug("client connection closing: {} calls in flight", table_.size());
+    maybe_finish_close();
+  }
+
+  /// Fails every call now with `ec` and closes.
+  void abort(std::error_code ec) { fail(ec); }
+
+  template <class Handler>
+  void add_close_waiter(Handler&& handler) {
+    auto h = std::make_unique<void_handler>();
+    h->emplace(std::forward<Handler>(handler), ex_);
+    if (state_ == state::closed && !write_in_progress_) {
+      h->post(std::error_code{});
+      return;
+    }
+    close_waiters_.push_back(std::move(h));
+  }
+
+ private:
+  static constexpr std::size_t max_pings = 16;
+
+  struct call_cancel {
+    client_connection* conn;
+    std::uint64_t seq;
+    call_cancel(client_connection* c, std::uint64_t s) : conn(c), seq(s) {}
+    void operator()(asio::cancellation_type_t type) {
+      if (type == asio::cancellation_type::none) return;
+      if (auto* e = conn->table_.find(seq); e && !e->abandoned) {
+        e->slot = {};  // the slot is being invoked: do not clear it from inside
+        conn->complete(*e, make_error_code(errc::cancelled));
+      }
+    }
+  };
+  struct waiter_cancel {
+    client_connection* conn;
+    window_waiter* w;
+    waiter_cancel(client_connection* c, window_waiter* ww) : conn(c), w(ww) {}
+    void operator()(asio::cancellation_type_t type) {
+      if (type == asio::cancellation_type::none) return;
+      if (!conn->window_.remove(*w)) return;
+      std::unique_ptr<window_waiter> owned(w);
+      w->handler.post(make_error_code(errc::cancelled), std::move(w->response));
+    }
+  };
+
+  errc closed_reason() const noexcept { return state_ == state::closed && failure_ ? errc::io_err : errc::closed; }
+
+  template <class Handler>
+  void send_call(proto::action act, std::span<const char> msg, std::span<const char> blob, call_response buffers,
+                 Handler&& handler) {
+    auto [seq, e] = table_.insert();
+    e->seq = seq;
+    e->is_ping = false;
+    e->response = std::move(buffers);
+    if constexpr (std::is_same_v<std::decay_t<Handler>, call_handler>) {
+      // Moved from a window waiter; its cancellation slot was cleared there.
+      e->slot = {};
+      e->on_call = std::move(handler);
+    } else {
+      e->slot = asio::get_associated_cancellation_slot(handler);
+      e->on_call.emplace(std::forward<Handler>(handler), ex_);
+      if (e->slot.is_connected()) e->slot.template emplace<call_cancel>(this, seq);
+    }
+    auto mark = pending_.begin_request(seq, act, cfg_.client_id);
+    pending_.body().append(msg);
+    pending_.end_request(mark, blob);
+    e->blob_by_ref = blob.size() >= proto::frame_writer::default_blob_ref_threshold;
+    e->batch_gen = pending_gen_;
+    wheel_.schedule(*e, timeout_ticks_);
+    if (table_.size() > max_in_flight_seen_) max_in_flight_seen_ = table_.size();
+    writer_wake_.notify();
+  }
+
+  /// Completes one entry: the handler runs (inline if the caller is on this executor), the
+  /// window slot frees. An entry whose referenced blob is still in an unwritten batch waits
+  /// for that write first, so that the caller's blob outlives it.
+  void complete(pending_call& e, std::error_code ec) {
+    wheel_.cancel(e);
+    if (e.slot.is_connected()) e.slot.clear();
+    e.slot = {};
+    if (e.blob_by_ref && e.batch_gen > written_gen_) {
+      e.abandoned = true;
+      e.abandoned_ec = ec;
+      ++abandoned_;
+      return;
+    }
+    finish(e, ec);
+  }
+
+  void finish(pending_call& e, std::error_code ec) {
+    std::uint64_t seq = e.seq;
+    bool ping = e.is_ping;
+    e.abandoned = false;
+    // The handler may resume the caller inline, which may make a new call that reuses this
+    // slot: the handler is moved out before it runs (stored_handler::dispatch does that).
+    if (ping) {
+      table_.erase(seq);
+      e.on_ping.dispatch(ec);
+    } else {
+      call_response r = std::move(e.response);
+      table_.erase(seq);
+      window_.release();
+      e.on_call.dispatch(ec, std::move(r));
+    }
+    maybe_finish_close();
+  }
+
+  void on_response(const proto::response_frame& f) {
+    pending_call* e = table_.find(f.header.seq);
+    if (!e || e->abandoned) {
+      log_.debug("dropping a response for seq {}: no call waits for it (timed out or cancelled)", f.header.seq);
+      return;
+    }
+    std::error_code ec;
+    if (e->is_ping) {
+      if (f.header.flag != proto::response_flag::ok) ec = errc::io_err;
+      complete(*e, ec);
+      return;
+    }
+    call_response& r = e->response;
+    r.flag = f.header.flag;
+    r.msg.clear();
+    r.blob.clear();
+    switch (f.header.flag) {
+      case proto::response_flag::ok:
+        r.msg.append(f.msg);
+        r.blob.append(f.blob);
+        break;
+      case proto::response_flag::error_code:
+        ec = std::error_code(static_cast<int>(f.header.error_code()), remote_category());
+        break;
+      case proto::response_flag::error_string:
+        if (auto fw = from_wire_string(f.error_string())) ec = *fw;
+        else ec = errc::remote_error;
+        r.msg.append(f.error_string());
+        break;
+    }
+    complete(*e, ec);
+  }
+
+  asio::awaitable<void> read_loop() {
+    proto::response_frame frame;
+    for (;;) {
+      auto room = reader_.prepare(cfg_.buffer_size / 2);
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(room.data(), room.size()),
+                                                      asio::as_tuple(asio::deferred));
+      if (ec) {
+        if (state_ != state::closed) {
+          log_.info("client connection lost: {}", ec.message());
+          fail(errc::io_err);
+        }
+        co_return;
+      }
+      reader_.commit(n);
+      std::error_code fec;
+      for (;;) {
+        auto st = reader_.next(frame, fec);
+        if (st == proto::read_status::need_more) break;
+        if (st == proto::read_status::error) {
+          log_.warn("closing client connection: bad response frame: {}", fec.message());
+          fail(errc::io_err);
+          co_return;
+        }
+        on_response(frame);
+      }
+    }
+  }
+
+  asio::awaitable<void> write_loop() {
+    for (;;) {
+      while (pending_.empty()) {
+        if (state_ == state::closed) co_return;
+        co_await writer_wake_.async_wait(asio::as_tuple(asio::deferred));
+      }
+      if (state_ == state::closed) co_return;
+      std::swap(pending_, writing_);
+      std::uint64_t gen = pending_gen_++;
+      gather_.clear();
+      for (auto s : writing_.buffers()) gather_.emplace_back(s.data(), s.size());
+      write_in_progress_ = true;
+      write_started_ = std::chrono::steady_clock::now();
+      auto [ec, n] = co_await asio::async_write(socket_, gather_, asio::as_tuple(asio::deferred));
+      write_in_progress_ = false;
+      written_gen_ = gen;
+      writing_.clear();
+      writing_.shrink_to(cfg_.buffer_size * 16);
+      if (ec && state_ != state::closed) {
+        log_.info("client connection write failed: {}", ec.message());
+        fail(errc::io_err);
+      }
+      release_abandoned();
+      if (state_ == state::closed) {
+        after_closed();
+        co_return;
+      }
+    }
+  }
+
+  asio::awaitable<void> tick_loop() {
+    while (state_ != state::closed) {
+      tick_timer_.expires_after(cfg_.timeout_tick);
+      co_await tick_timer_.async_wait(asio::as_tuple(asio::deferred));
+      if (state_ == state::closed) co_return;
+      wheel_.advance([this](pending_call& e) {
+        log_.debug("call seq {} timed out", e.seq);
+        complete(e, errc::timeout);
+      });
+      if (write_in_progress_ && std::chrono::steady_clock::now() - write_started_ > cfg_.write_timeout) {
+        log_.warn("client connection write stuck for over {} ms: closing", cfg_.write_timeout.count());
+        fail(errc::io_err);
+      }
+    }
+  }
+
+  /// Completes the entries that waited for their batch to be written.
+  void release_abandoned() {
+    if (abandoned_ == 0) return;
+    table_.for_each([this](std::uint64_t, pending_call& e) {
+      if (e.abandoned && e.batch_gen <= written_gen_) {
+        --abandoned_;
+        finish(e, e.abandoned_ec);
+      }
+    });
+  }
+
+  void maybe_finish_close() {
+    if (state_ == state::closing && table_.empty() && window_.waiting() == 0) {
+      state_ = state::closed;
+      log_.debug("client connection closed gracefully");
+      shut_down();
+    }
+  }
+
+  /// The connection failed: every call fails with `ec`, the socket closes.
+  void fail(std::error_code ec) {
+    if (state_ == state::closed && failure_) return;
+    bool was_closed = state_ == state::closed;
+    state_ = state::closed;
+    failure_ = ec;
+    if (!was_closed) shut_down();
+    std::vector<std::uint64_t> seqs;
+    table_.for_each([&](std::uint64_t seq, pending_call& e) { if (!e.abandoned) seqs.push_back(seq); });
+    for (auto seq : seqs)
+      if (auto* e = table_.find(seq)) complete(*e, ec);
+    window_.drain_waiters([](proto::window_throttler::waiter& w) { w.wake(&w); });
+    if (!write_in_progress_) {
+      pending_.clear();  // never to be written: nothing references the callers' blobs after this
+      written_gen_ = std::numeric_limits<std::uint64_t>::max();
+      release_abandoned();
+    }
+  }
+
+  void shut_down() {
+    Transport::close(socket_);
+    tick_timer_.cancel();
+    writer_wake_.notify();
+    if (!write_in_progress_) after_closed();
+  }
+
+  void after_closed() {
+    auto waiters = std::move(close_waiters_);
+    for (auto& w : waiters) w->post(std::error_code{});
+  }
+
+  asio::any_io_executor ex_;
+  socket_type socket_;
+  client_config cfg_;
+  logger log_;
+  proto::response_reader reader_;
+  proto::frame_writer pending_;  // filled by calls
+  proto::frame_writer writing_;  // being written
+  std::vector<asio::const_buffer> gather_;
+  proto::inflight_table<pending_call> table_;
+  proto::window_throttler window_;
+  proto::timeout_wheel<pending_call> wheel_;
+  std::uint64_t timeout_ticks_;
+  asio::steady_timer tick_timer_;
+  wake_event writer_wake_;
+  std::uint64_t pending_gen_ = 1;  // the batch calls are being added to
+  std::uint64_t written_gen_ = 0;  // the last batch whose write completed
+  std::size_t abandoned_ = 0;
+  bool write_in_progress_ = false;
+  std::chrono::steady_clock::time_point write_started_{};
+  state state_ = state::open;
+  std::error_code failure_;
+  std::size_t max_in_flight_seen_ = 0;
+  std::vector<std::unique_ptr<void_handler>> close_waiters_;
+};
+
+}  // namespace occams_rpc::detail

@@ -1,0 +1,309 @@
+// One server connection: a reader coroutine that cuts frames and hands requests to the
+// dispatch, and a writer coroutine that flushes answers in batches when its queue drains.
+#pragma once
+
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/proto/frame_reader.hpp>
+#include <occams_rpc/proto/frame_writer.hpp>
+#include <occams_rpc/stream/detail/wake_event.hpp>
+#include <occams_rpc/stream/server_request.hpp>
+#include <occams_rpc/transport/transport.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/write.hpp>
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace occams_rpc::detail {
+
+/// Calls the user's dispatch: inline when it returns void, as its own coroutine when it
+/// returns asio::awaitable<void> (a slow handler then never stalls the connection).
+template <class Dispatch>
+void invoke_dispatch(Dispatch& d, server_request req, const asio::any_io_executor& ex, const logger& log) {
+  using result = std::invoke_result_t<Dispatch&, server_request>;
+  if constexpr (std::is_void_v<result>) {
+    try {
+      d(std::move(req));
+    } catch (const std::exception& e) {
+      log.warn("dispatch threw: {}", e.what());  // the dropped request answers rpc_internal_err
+    }
+  } else {
+    static_assert(std::is_same_v<result, asio::awaitable<void>>,
+                  "a dispatch must be callable as void(server_request) or asio::awaitable<void>(server_request)");
+    asio::co_spawn(ex, d(std::move(req)), [log](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        log.warn("dispatch coroutine threw: {}", x.what());
+      } catch (...) {
+        log.warn("dispatch coroutine threw a non-standard exception");
+      }
+    });
+  }
+}
+
+template <class Dispatch, class Transport>
+class server_connection final : public request_owner,
+                                public std::enable_shared_from_this<server_connection<Dispatch, Transport>> {
+ public:
+  using socket_type = typename Transport::socket_type;
+  using clock = std::chrono::steady_clock;
+
+  server_connection(socket_type socket, std::shared_ptr<Dispatch> dispatch, const server_config& cfg, logger log,
+                    std::string peer, std::function<void(server_connection*)> on_closed)
+      : ex_(socket.get_executor()),
+        socket_(std::move(socket)),
+        dispatch_(std::move(dispatch)),
+        cfg_(cfg),
+        log_(std::move(log)),
+        peer_(std::move(peer)),
+        on_closed_(std::move(on_closed)),
+        reader_(cfg.max_frame_size, cfg.buffer_size),
+        pending_(cfg.buffer_size),
+        writing_(cfg.buffer_size),
+        writer_wake_(ex_),
+        reader_wake_(ex_),
+        last_activity_(clock::now()) {}
+
+  ~server_connection() {
+    for (auto* s = free_; s;) delete std::exchange(s, s->next_free);
+  }
+
+  void start() {
+    auto self = this->shared_from_this();
+    asio::co_spawn(ex_, [self] { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(ex_, [self] { return self->write_loop(); }, asio::detached);
+  }
+
+  const asio::any_io_executor& executor() const noexcept override { return ex_; }
+
+  /// Stops reading; answers the requests already read, then closes (graceful shutdown).
+  void stop_reading() {
+    if (closed_ || draining_) return;
+    draining_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_receive, ignored);  // the pending read ends
+    reader_wake_.notify();
+    maybe_close();
+  }
+
+  /// Closes at once; answers not yet written are lost.
+  void force_close(std::string_view why) {
+    if (closed_) return;
+    log_.info("closing connection from {}: {}", peer_, why);
+    close_now();
+  }
+
+  /// For the server's timer: idle connections (nothing in flight, no traffic) are closed.
+  void check_idle(clock::time_point now) {
+    if (closed_ || in_use_ > 0 || write_in_progress_ || !pending_.empty()) return;
+    if (now - last_activity_ >= cfg_.idle_timeout) force_close("idle timeout");
+  }
+
+  bool closed() const noexcept { return closed_; }
+  std::size_t in_flight() const noexcept { return in_use_; }
+
+  // Called by server_request from any thread.
+  void respond(request_slot& slot) override {
+    if (ex_running_here()) {
+      queue_response(slot);
+    } else {
+      asio::dispatch(ex_, [self = this->shared_from_this(), s = &slot] { self->queue_response(*s); });
+    }
+  }
+
+ private:
+  // Whether we may touch the connection directly. Conservative: only when the caller runs
+  // inside this connection's own dispatch call (the common, inline case).
+  bool ex_running_here() const noexcept { return in_dispatch_; }
+
+  void queue_response(request_slot& s) {
+    if (closed_) {
+      release(&s);
+      return;
+    }
+    switch (s.flag) {
+      case proto::response_flag::ok:
+        pending_.add_response(s.header.seq, s.resp_msg.span(), s.resp_blob.span());
+        break;
+      case proto::response_flag::error_code:
+        pending_.add_error_code(s.header.seq, s.error_code);
+        break;
+      case proto::response_flag::error_string:
+        pending_.add_error_string(s.header.seq, s.resp_msg.view());
+        break;
+    }
+    // A large blob is written from the slot itself: release it after that write.
+    if (s.flag == proto::response_flag::ok && s.resp_blob.size() >= proto::frame_writer::default_blob_ref_threshold)
+      pending_slots_.push_back(&s);
+    else
+      release(&s);
+    writer_wake_.notify();
+  }
+
+  request_slot* acquire() {
+    request_slot* s = free_;
+    if (s) free_ = s->next_free;
+    else s = new request_slot;
+    ++in_use_;
+    return s;
+  }
+  void release(request_slot* s) {
+    s->next_free = free_;
+    free_ = s;
+    --in_use_;
+    if (s->resp_blob.capacity() > cfg_.buffer_size * 16) s->resp_blob = byte_buffer();
+    if (s->blob.capacity() > cfg_.buffer_size * 16) s->blob = byte_buffer();
+    reader_wake_.notify();
+    maybe_close();
+  }
+
+  bool must_pause() const noexcept {
+    return in_use_ >= cfg_.max_inflight || pending_.bytes() >= cfg_.max_pending_write;
+  }
+
+  asio::awaitable<void> read_loop() {
+    proto::request_frame frame;
+    for (;;) {
+      auto room = reader_.prepare(cfg_.buffer_size / 2);
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(room.data(), room.size()),
+                                                      asio::as_tuple(asio::deferred));
+      if (closed_) co_return;
+      if (ec) {
+        if (ec != asio::error::eof && !draining_) log_.debug("connection from {}: read ended: {}", peer_, ec.message());
+        draining_ = true;  // a half-closed client still gets its answers
+        maybe_close();
+        co_return;
+      }
+      last_activity_ = clock::now();
+      reader_.commit(n);
+      std::error_code fec;
+      for (;;) {
+        auto st = reader_.next(frame, fec);
+        if (st == proto::read_status::need_more) break;
+        if (st == proto::read_status::error) {
+          force_close(fmt::format("bad request frame: {}", fec.message()));
+          co_return;
+        }
+        if (frame.is_ping()) {
+          pending_.add_response(frame.header.seq, {});
+          writer_wake_.notify();
+        } else {
+          handle(frame);
+        }
+        // Back-pressure: too many requests in flight or too many answers unwritten.
+        while (must_pause() && !closed_) co_await reader_wake_.async_wait(asio::as_tuple(asio::deferred));
+        if (closed_) co_return;
+      }
+    }
+  }
+
+  void handle(const proto::request_frame& f) {
+    request_slot* s = acquire();
+    s->header = f.header;
+    s->action.clear();
+    s->action.append(f.action);
+    s->msg.clear();
+    s->msg.append(f.msg);
+    s->blob.clear();
+    s->blob.append(f.blob);
+    in_dispatch_ = true;
+    invoke_dispatch(*dispatch_, server_request(this->shared_from_this(), s), ex_, log_);
+    in_dispatch_ = false;
+  }
+
+  asio::awaitable<void> write_loop() {
+    for (;;) {
+      while (pending_.empty()) {
+        if (closed_) co_return;
+        co_await writer_wake_.async_wait(asio::as_tuple(asio::deferred));
+      }
+      if (closed_) co_return;
+      std::swap(pending_, writing_);
+      writing_slots_.swap(pending_slots_);
+      gather_.clear();
+      for (auto s : writing_.buffers()) gather_.emplace_back(s.data(), s.size());
+      write_in_progress_ = true;
+      write_started_ = clock::now();
+      auto [ec, n] = co_await asio::async_write(socket_, gather_, asio::as_tuple(asio::deferred));
+      write_in_progress_ = false;
+      last_activity_ = clock::now();
+      writing_.clear();
+      writing_.shrink_to(cfg_.buffer_size * 16);
+      for (auto* s : writing_slots_) release(s);
+      writing_slots_.clear();
+      if (ec) {
+        if (!closed_) force_close(fmt::format("write failed: {}", ec.message()));
+        co_return;
+      }
+      reader_wake_.notify();  // room in the write queue again
+      maybe_close();
+    }
+  }
+
+ public:
+  /// For the server's timer: a write stuck for longer than write_timeout closes the connection.
+  void check_write_stuck(clock::time_point now) {
+    if (write_in_progress_ && now - write_started_ > cfg_.write_timeout) force_close("write timed out");
+  }
+
+ private:
+  void maybe_close() {
+    if (closed_ || !draining_) return;
+    if (in_use_ == 0 && pending_.empty() && !write_in_progress_) {
+      Transport::shutdown_send(socket_);
+      close_now();
+    }
+  }
+
+  void close_now() {
+    closed_ = true;
+    Transport::close(socket_);
+    writer_wake_.notify();
+    reader_wake_.notify();
+    for (auto* s : pending_slots_) release(s);
+    pending_slots_.clear();
+    pending_.clear();
+    if (auto f = std::move(on_closed_)) f(this);
+  }
+
+  asio::any_io_executor ex_;
+  socket_type socket_;
+  std::shared_ptr<Dispatch> dispatch_;
+  server_config cfg_;
+  logger log_;
+  std::string peer_;
+  std::function<void(server_connection*)> on_closed_;
+  proto::request_reader reader_;
+  proto::frame_writer pending_;
+  proto::frame_writer writing_;
+  std::vector<request_slot*> pending_slots_;  // slots whose blobs the pending batch references
+  std::vector<request_slot*> writing_slots_;
+  std::vector<asio::const_buffer> gather_;
+  wake_event writer_wake_;
+  wake_event reader_wake_;
+  request_slot* free_ = nullptr;
+  std::size_t in_use_ = 0;
+  bool in_dispatch_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+  bool write_in_progress_ = false;
+  clock::time_point write_started_{};
+  clock::time_point last_activity_;
+};
+
+}  // namespace occams_rpc::detail

@@ -1,0 +1,203 @@
+// server: listens on any number of TCP and Unix addresses and hands each request to a
+// user-defined dispatch. Per connection, one reader and one writer coroutine.
+//
+// A dispatch is callable as either
+//   void(server_request)                   - runs inline in the reader: for cheap handlers, or
+//                                            ones that hand the request elsewhere;
+//   asio::awaitable<void>(server_request)  - runs as its own coroutine: a slow call never
+//                                            delays the others on its connection.
+// Pings are answered by the server itself and never reach the dispatch.
+#pragma once
+
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/stream/detail/server_connection.hpp>
+#include <occams_rpc/stream/detail/stored_handler.hpp>
+#include <occams_rpc/stream/server_request.hpp>
+#include <occams_rpc/transport/socket_transport.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <list>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace occams_rpc {
+
+template <class Dispatch, transport Transport = socket_transport>
+class basic_server {
+  using connection = detail::server_connection<Dispatch, Transport>;
+  using listener = typename Transport::listener_type;
+
+  struct state {
+    asio::any_io_executor ex;
+    std::shared_ptr<Dispatch> dispatch;
+    server_config cfg;
+    logger log;
+    std::list<std::unique_ptr<listener>> listeners;
+    std::list<std::weak_ptr<connection>> connections;
+    asio::steady_timer timer;
+    bool stopping = false;  // graceful shutdown under way
+    bool stopped = false;   // closed at once
+    std::chrono::steady_clock::time_point shutdown_started{};
+    std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
+    std::size_t accepted = 0;
+
+    state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l)
+        : ex(e), dispatch(std::make_shared<Dispatch>(std::move(d))), cfg(c), log(std::move(l)), timer(e) {}
+  };
+
+ public:
+  using executor_type = asio::any_io_executor;
+
+  /// Throws std::system_error(errc::invalid_config) for a bad config. The executor must not
+  /// run handlers concurrently (an io_context run by one thread, or a strand).
+  basic_server(executor_type ex, Dispatch dispatch, const server_config& cfg = {}, logger log = {})
+      : st_(std::make_shared<state>(ex, std::move(dispatch), (validate(cfg), cfg), std::move(log))) {
+    asio::co_spawn(st_->ex, timer_loop(st_), asio::detached);
+  }
+  basic_server(const basic_server&) = delete;
+  basic_server& operator=(const basic_server&) = delete;
+  /// Closes the listeners and every connection at once (use async_shutdown to be graceful).
+  ~basic_server() {
+    asio::dispatch(st_->ex, [st = st_] { hard_stop(st); });
+  }
+
+  /// Listens on `where` ("host:port", "[v6]:port", "/path" or "unix:/path") and starts
+  /// accepting. Returns the address listened on (with the real port for port 0). Throws
+  /// std::system_error if the address is invalid or cannot be bound. Call it on the
+  /// server's executor or before the executor runs.
+  address listen(std::string_view where) { return listen(parse_address(where)); }
+  address listen(const address& where) {
+    auto l = std::make_unique<listener>(st_->ex, where);
+    address local = l->local_address();
+    auto* raw = l.get();
+    st_->listeners.push_back(std::move(l));
+    asio::co_spawn(st_->ex, accept_loop(st_, raw), asio::detached);
+    st_->log.info("listening on {}", local.to_string());
+    return local;
+  }
+
+  /// Graceful shutdown: stops accepting, stops reading, answers the requests already read
+  /// (within cfg.close_wait), then closes every connection.
+  /// Completion signature: void(std::error_code), once every connection is closed.
+  template <class Token = asio::deferred_t>
+  auto async_shutdown(Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [st = st_](auto handler) {
+          asio::dispatch(st->ex, [st, h = std::move(handler)]() mutable {
+            auto w = std::make_unique<detail::stored_handler<std::error_code>>();
+            w->emplace(std::move(h), st->ex);
+            st->stop_waiters.push_back(std::move(w));
+            begin_shutdown(st);
+          });
+        },
+        token);
+  }
+
+  /// Connections open now (read on the server's executor).
+  std::size_t connection_count() const {
+    std::size_t n = 0;
+    for (auto& w : st_->connections)
+      if (auto c = w.lock(); c && !c->closed()) ++n;
+    return n;
+  }
+  std::size_t accepted_count() const noexcept { return st_->accepted; }
+  executor_type get_executor() const { return st_->ex; }
+  Dispatch& dispatcher() noexcept { return *st_->dispatch; }
+
+ private:
+  static asio::awaitable<void> accept_loop(std::shared_ptr<state> st, listener* l) {
+    for (;;) {
+      typename Transport::socket_type s(st->ex);
+      auto ec = co_await l->accept(s);
+      if (st->stopping) co_return;
+      if (ec) {
+        if (ec == std::errc::operation_canceled) co_return;
+        st->log.warn("accept failed: {}", ec.message());
+        if (ec == std::errc::bad_file_descriptor) co_return;
+        continue;  // e.g. too many open files: go on, the next accept may succeed
+      }
+      ++st->accepted;
+      std::string peer = Transport::describe_peer(s);
+      std::weak_ptr<state> weak = st;
+      auto c = std::make_shared<connection>(std::move(s), st->dispatch, st->cfg, st->log, peer,
+                                            [weak](connection*) {
+                                              if (auto st = weak.lock()) on_connection_closed(st);
+                                            });
+      st->connections.push_back(c);
+      st->log.debug("accepted a connection from {}", peer);
+      c->start();
+    }
+  }
+
+  static void on_connection_closed(const std::shared_ptr<state>& st) {
+    // Drop the closed ones; finish a shutdown when none is left.
+    st->connections.remove_if([](auto& w) {
+      auto c = w.lock();
+      return !c || c->closed();
+    });
+    if (st->stopping && st->connections.empty()) finish_shutdown(st);
+  }
+
+  static asio::awaitable<void> timer_loop(std::shared_ptr<state> st) {
+    for (;;) {
+      st->timer.expires_after(st->cfg.timer_tick);
+      co_await st->timer.async_wait(asio::as_tuple(asio::deferred));
+      if (st->stopped || (st->stopping && st->connections.empty())) co_return;
+      auto now = std::chrono::steady_clock::now();
+      bool past_close_wait = st->stopping && now - st->shutdown_started >= st->cfg.close_wait;
+      for (auto& c : live_connections(st)) {
+        if (past_close_wait) c->force_close("close wait over during shutdown");
+        else {
+          c->check_idle(now);
+          c->check_write_stuck(now);
+        }
+      }
+    }
+  }
+
+  static std::vector<std::shared_ptr<connection>> live_connections(const std::shared_ptr<state>& st) {
+    std::vector<std::shared_ptr<connection>> live;
+    for (auto& w : st->connections)
+      if (auto c = w.lock()) live.push_back(std::move(c));
+    return live;
+  }
+
+  static void begin_shutdown(const std::shared_ptr<state>& st) {
+    if (!st->stopping) {
+      st->stopping = true;
+      st->shutdown_started = std::chrono::steady_clock::now();
+      st->log.info("shutting down: {} connections", st->connections.size());
+      for (auto& l : st->listeners) l->close();
+      for (auto& c : live_connections(st)) c->stop_reading();
+    }
+    on_connection_closed(st);
+  }
+
+  static void finish_shutdown(const std::shared_ptr<state>& st) {
+    st->timer.cancel();
+    auto waiters = std::move(st->stop_waiters);
+    for (auto& w : waiters) w->post(std::error_code{});
+  }
+
+  static void hard_stop(const std::shared_ptr<state>& st) {
+    st->stopping = st->stopped = true;
+    for (auto& l : st->listeners) l->close();
+    for (auto& c : live_connections(st)) c->force_close("server destroyed");
+    finish_shutdown(st);
+  }
+
+  std::shared_ptr<state> st_;
+};
+
+template <class Dispatch>
+using server = basic_server<Dispatch>;
+
+}  // namespace occams_rpc

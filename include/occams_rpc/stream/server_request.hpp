@@ -1,0 +1,142 @@
+// server_request: one request handed to the user's dispatch, and the means to answer it.
+// A move-only handle; answer exactly once, from any coroutine or thread. A request dropped
+// without an answer is answered rpc_internal_err, so that no client waits for nothing.
+#pragma once
+
+#include <occams_rpc/core/buffer.hpp>
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/proto/header.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <utility>
+
+namespace occams_rpc {
+
+namespace detail {
+
+/// Pooled per connection: the request's bytes and the answer, reused from call to call.
+struct request_slot {
+  proto::request_header header;
+  byte_buffer action;
+  byte_buffer msg;
+  byte_buffer blob;
+  // The answer.
+  proto::response_flag flag = proto::response_flag::ok;
+  std::uint32_t error_code = 0;
+  byte_buffer resp_msg;   // OK msg, or the error string (flag 2)
+  byte_buffer resp_blob;  // OK blob
+  request_slot* next_free = nullptr;
+};
+
+/// What a connection offers its requests (type-erased, so that server_request is one type).
+class request_owner {
+ public:
+  virtual void respond(request_slot& slot) = 0;  // from any thread
+  virtual const asio::any_io_executor& executor() const noexcept = 0;
+
+ protected:
+  ~request_owner() = default;
+};
+
+}  // namespace detail
+
+class server_request {
+ public:
+  server_request() = default;
+  server_request(std::shared_ptr<detail::request_owner> owner, detail::request_slot* slot) noexcept
+      : owner_(std::move(owner)), slot_(slot) {}
+  server_request(server_request&& o) noexcept
+      : owner_(std::move(o.owner_)), slot_(std::exchange(o.slot_, nullptr)) {}
+  server_request& operator=(server_request&& o) noexcept {
+    if (this != &o) {
+      abandon();
+      owner_ = std::move(o.owner_);
+      slot_ = std::exchange(o.slot_, nullptr);
+    }
+    return *this;
+  }
+  ~server_request() { abandon(); }
+
+  /// False once answered (or moved from).
+  explicit operator bool() const noexcept { return slot_ != nullptr; }
+
+  std::uint64_t seq() const noexcept { return slot_->header.seq; }
+  std::uint64_t client_id() const noexcept { return slot_->header.client_id; }
+  /// The action string ("Service.method"), or empty for a numeric action.
+  std::string_view action() const noexcept { return slot_->action.view(); }
+  bool has_string_action() const noexcept { return slot_->header.has_string_action(); }
+  /// The numeric action (meaningful when !has_string_action()).
+  std::uint32_t numeric_action() const noexcept { return slot_->header.numeric_action(); }
+  std::span<const char> msg() const noexcept { return slot_->msg.span(); }
+  std::span<const char> blob() const noexcept { return slot_->blob.span(); }
+  /// The executor of the connection the request came on.
+  const asio::any_io_executor& get_executor() const noexcept { return owner_->executor(); }
+
+  /// Answers OK with `msg` and `blob` (copied; a large blob is written from the copy).
+  void respond(std::span<const char> msg, std::span<const char> blob = {}) {
+    auto& s = *slot_;
+    s.flag = proto::response_flag::ok;
+    s.resp_msg.clear();
+    s.resp_msg.append(msg);
+    s.resp_blob.clear();
+    s.resp_blob.append(blob);
+    send();
+  }
+  void respond(std::string_view msg) { respond(std::span<const char>(msg.data(), msg.size())); }
+
+  /// Answers OK with a msg written by `write(byte_buffer&)` (a codec encodes straight into the
+  /// response) and an optional blob.
+  template <class Writer>
+  void respond_with(Writer&& write, std::span<const char> blob = {}) {
+    auto& s = *slot_;
+    s.flag = proto::response_flag::ok;
+    s.resp_msg.clear();
+    std::forward<Writer>(write)(s.resp_msg);
+    s.resp_blob.clear();
+    s.resp_blob.append(blob);
+    send();
+  }
+
+  /// Answers with an integer user error (flag 1), e.g. an errno value.
+  void respond_error_code(std::uint32_t code) {
+    slot_->flag = proto::response_flag::error_code;
+    slot_->error_code = code;
+    send();
+  }
+
+  /// Answers with an error string (flag 2). Strings starting "rpc_" are the framework's.
+  void respond_error_string(std::string_view error) {
+    auto& s = *slot_;
+    s.flag = proto::response_flag::error_string;
+    s.resp_msg.clear();
+    s.resp_msg.append(error);
+    send();
+  }
+
+  /// Answers with a framework error, sent as its rpc_* string.
+  void respond_error(errc e) { respond_error_string(to_wire_string(is_wire_error(e) ? e : to_wire_error(e))); }
+
+ private:
+  void send() {
+    auto* s = std::exchange(slot_, nullptr);
+    auto owner = std::move(owner_);
+    owner->respond(*s);
+  }
+  void abandon() noexcept {
+    if (!slot_) return;
+    try {
+      respond_error(errc::internal);
+    } catch (...) {
+    }
+  }
+
+  std::shared_ptr<detail::request_owner> owner_;
+  detail::request_slot* slot_ = nullptr;
+};
+
+}  // namespace occams_rpc

@@ -1,0 +1,63 @@
+// TCP and Unix-domain sockets as one transport: both are a generic stream socket, so one
+// socket type serves both and the stream layer is compiled once for them.
+#pragma once
+
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/transport/address.hpp>
+#include <occams_rpc/transport/transport.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/socket_base.hpp>
+
+#include <chrono>
+#include <system_error>
+
+namespace occams_rpc {
+
+class socket_transport {
+ public:
+  using protocol_type = asio::generic::stream_protocol;
+  using socket_type = protocol_type::socket;
+
+  class listener {
+   public:
+    /// Binds and listens. A TCP port 0 gets a free port (see local_address()); a stale Unix
+    /// socket file (nobody accepts on it) is replaced. Throws std::system_error on failure.
+    OCCAMS_RPC_DECL listener(asio::any_io_executor ex, const address& where, int backlog = 1024);
+    listener(listener&&) = default;
+    OCCAMS_RPC_DECL ~listener();
+
+    /// Accepts one connection into `out` (already configured: TCP_NODELAY on TCP).
+    OCCAMS_RPC_DECL asio::awaitable<std::error_code> accept(socket_type& out);
+    /// The address actually listened on (with the real port).
+    address local_address() const { return local_; }
+    OCCAMS_RPC_DECL void close();
+
+   private:
+    asio::basic_socket_acceptor<protocol_type> acceptor_;
+    address local_;
+  };
+  using listener_type = listener;
+
+  /// Resolves and connects within `timeout` (else errc::unreachable).
+  OCCAMS_RPC_DECL static asio::awaitable<std::error_code> connect(asio::any_io_executor ex, const address& to,
+                                                                  std::chrono::milliseconds timeout,
+                                                                  socket_type& out);
+  /// "127.0.0.1:4242" for a TCP peer, "unix:/path" for a Unix one (for logs).
+  OCCAMS_RPC_DECL static std::string describe_peer(const socket_type& s);
+  /// Closes both directions, ignoring errors.
+  OCCAMS_RPC_DECL static void close(socket_type& s) noexcept;
+  /// Sends FIN after the last write (the peer sees end of stream), ignoring errors.
+  OCCAMS_RPC_DECL static void shutdown_send(socket_type& s) noexcept;
+};
+
+static_assert(transport<socket_transport>);
+
+}  // namespace occams_rpc
+
+#ifdef OCCAMS_RPC_HEADER_ONLY
+#include <occams_rpc/transport/impl/socket_transport.ipp>
+#endif

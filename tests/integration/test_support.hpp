@@ -1,0 +1,58 @@
+// Helpers for tests that run a real client and server in one process on loopback.
+#pragma once
+
+#include <occams_rpc.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <string>
+#include <unistd.h>
+
+namespace test {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+/// Runs `body` (a coroutine) on `io` and fails the test unless it finishes within `limit`.
+template <class Body>
+void run(asio::io_context& io, Body body, std::chrono::milliseconds limit = 20s) {
+  bool done = false;
+  std::exception_ptr error;
+  asio::co_spawn(io, std::move(body), [&](std::exception_ptr e) {
+    done = true;
+    error = e;
+    io.stop();  // leave background coroutines behind: the io_context goes with the test
+  });
+  io.run_for(limit);
+  if (error) std::rethrow_exception(error);
+  REQUIRE(done);
+}
+
+/// A fresh listening address: TCP on an ephemeral port, or a Unix socket path.
+inline std::string listen_address(bool unix_socket) {
+  static std::atomic<int> n{0};
+  if (!unix_socket) return "127.0.0.1:0";
+  return "unix:/tmp/occams-rpc-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".sock";
+}
+
+/// Picks TCP, then a Unix socket (one Catch2 run of the test each).
+inline bool unix_transport() {
+  bool u = GENERATE(false, true);
+  INFO((u ? "over a Unix socket" : "over TCP"));
+  return u;
+}
+
+inline std::span<const char> bytes(std::string_view s) { return {s.data(), s.size()}; }
+/// co_await op(..., tok) gives a tuple (error first) instead of throwing.
+inline constexpr auto tok = asio::as_tuple(asio::deferred);
+inline std::string str(const occams_rpc::byte_buffer& b) { return std::string(b.view()); }
+
+}  // namespace test
