@@ -50,16 +50,7 @@ class msgpack_codec {
 
   template <class T>
   std::error_code decode(std::span<const char> bytes, T& out) const noexcept {
-    if (bytes.empty()) return errc::decode;
-    try {
-      std::size_t off = 0;
-      msgpack::object_handle oh =
-          msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, detail::limits_for(bytes.size()));
-      oh.get().convert(out);
-      return {};
-    } catch (...) {
-      return errc::decode;
-    }
+    return decode_object(bytes, [&](const msgpack::object& o) { o.convert(out); });
   }
 
   /// Encodes call arguments the way the Rust side expects one argument: none as nil, one as
@@ -80,7 +71,27 @@ class msgpack_codec {
     } else if constexpr (sizeof...(Args) == 1) {
       return decode(bytes, std::get<0>(out));
     } else {
-      return decode(bytes, out);
+      // msgpack-c's tuple adaptor leaves missing elements untouched and ignores extra ones;
+      // the Rust side rejects a wrong argument count, and so do we.
+      return decode_object(bytes, [&](const msgpack::object& o) {
+        if (o.type != msgpack::type::ARRAY || o.via.array.size != sizeof...(Args)) throw msgpack::type_error();
+        o.convert(out);
+      });
+    }
+  }
+
+ private:
+  template <class F>
+  static std::error_code decode_object(std::span<const char> bytes, F&& convert) noexcept {
+    if (bytes.empty()) return errc::decode;
+    try {
+      std::size_t off = 0;
+      msgpack::object_handle oh =
+          msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, detail::limits_for(bytes.size()));
+      convert(oh.get());
+      return {};
+    } catch (...) {
+      return errc::decode;
     }
   }
 };

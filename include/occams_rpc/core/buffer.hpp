@@ -79,12 +79,15 @@ class byte_buffer {
   /// Shrinks to `n` bytes of contents.
   void truncate(std::size_t n) noexcept { if (n < size_) size_ = n; }
 
-  /// Frees the memory if it grew above `limit` (after a burst of large frames).
+  /// Frees the memory if it grew above `limit` (after a burst of large frames). The new
+  /// capacity is exactly `limit`, not rounded up past it, so calling this again does not
+  /// reallocate.
   void shrink_to(std::size_t limit) {
     if (capacity_ <= limit || size_ > limit) return;
-    byte_buffer smaller(limit);
-    smaller.append(data(), size_);
-    *this = std::move(smaller);
+    std::unique_ptr<char[]> smaller(limit ? new char[limit] : nullptr);
+    if (size_) std::memcpy(smaller.get(), data_.get(), size_);
+    data_ = std::move(smaller);
+    capacity_ = limit;
   }
 
  private:

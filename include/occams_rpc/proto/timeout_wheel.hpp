@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace occams_rpc::proto {
@@ -23,7 +24,9 @@ struct wheel_hook {
 template <class Rep, class Period, class TRep, class TPeriod>
 constexpr std::uint64_t ticks_for(std::chrono::duration<Rep, Period> d,
                                   std::chrono::duration<TRep, TPeriod> tick) noexcept {
-  auto n = (d + tick - std::chrono::duration<TRep, TPeriod>(1)) / tick;
+  // Round up in the finer of the two units: one unit of `tick` would round 1500ms/1s down.
+  using common = std::common_type_t<std::chrono::duration<Rep, Period>, std::chrono::duration<TRep, TPeriod>>;
+  auto n = (common(d) + common(tick) - common(1)) / common(tick);
   return n < 1 ? 1 : static_cast<std::uint64_t>(n);
 }
 

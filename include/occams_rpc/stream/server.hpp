@@ -48,6 +48,7 @@ class basic_server {
     std::chrono::steady_clock::time_point shutdown_started{};
     std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
     std::size_t accepted = 0;
+    std::vector<std::shared_ptr<connection>> live_scratch;
 
     state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l)
         : ex(e), dispatch(std::make_shared<Dispatch>(std::move(d))), cfg(c), log(std::move(l)), timer(e) {}
@@ -153,18 +154,22 @@ class basic_server {
       if (st->stopped || (st->stopping && st->connections.empty())) co_return;
       auto now = std::chrono::steady_clock::now();
       bool past_close_wait = st->stopping && now - st->shutdown_started >= st->cfg.close_wait;
-      for (auto& c : live_connections(st)) {
+      auto& live = live_connections(st);
+      for (auto& c : live) {
         if (past_close_wait) c->force_close("close wait over during shutdown");
         else {
           c->check_idle(now);
           c->check_write_stuck(now);
         }
       }
+      live.clear();
     }
   }
 
-  static std::vector<std::shared_ptr<connection>> live_connections(const std::shared_ptr<state>& st) {
-    std::vector<std::shared_ptr<connection>> live;
+  /// The open connections, in a list reused from tick to tick (closing one edits the list).
+  static std::vector<std::shared_ptr<connection>>& live_connections(const std::shared_ptr<state>& st) {
+    auto& live = st->live_scratch;
+    live.clear();
     for (auto& w : st->connections)
       if (auto c = w.lock()) live.push_back(std::move(c));
     return live;

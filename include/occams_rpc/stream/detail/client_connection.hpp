@@ -338,7 +338,8 @@ class client_connection : public std::enable_shared_from_this<client_connection<
       for (auto s : writing_.buffers()) gather_.emplace_back(s.data(), s.size());
       write_in_progress_ = true;
       write_started_ = std::chrono::steady_clock::now();
-      auto [ec, n] = co_await asio::async_write(socket_, gather_, asio::as_tuple(asio::deferred));
+      auto [ec, n] = co_await asio::async_write(socket_, std::span<const asio::const_buffer>(gather_),
+                                                asio::as_tuple(asio::deferred));
       write_in_progress_ = false;
       written_gen_ = gen;
       writing_.clear();
@@ -428,7 +429,7 @@ class client_connection : public std::enable_shared_from_this<client_connection<
   proto::response_reader reader_;
   proto::frame_writer pending_;  // filled by calls
   proto::frame_writer writing_;  // being written
-  std::vector<asio::const_buffer> gather_;
+  std::vector<asio::const_buffer> gather_;  // written through a span: Asio copies the sequence
   proto::inflight_table<pending_call> table_;
   proto::window_throttler window_;
   proto::timeout_wheel<pending_call> wheel_;

@@ -239,7 +239,8 @@ class server_connection final : public request_owner,
       for (auto s : writing_.buffers()) gather_.emplace_back(s.data(), s.size());
       write_in_progress_ = true;
       write_started_ = clock::now();
-      auto [ec, n] = co_await asio::async_write(socket_, gather_, asio::as_tuple(asio::deferred));
+      auto [ec, n] = co_await asio::async_write(socket_, std::span<const asio::const_buffer>(gather_),
+                                                asio::as_tuple(asio::deferred));
       write_in_progress_ = false;
       last_activity_ = clock::now();
       writing_.clear();
@@ -293,7 +294,7 @@ class server_connection final : public request_owner,
   proto::frame_writer writing_;
   std::vector<request_slot*> pending_slots_;  // slots whose blobs the pending batch references
   std::vector<request_slot*> writing_slots_;
-  std::vector<asio::const_buffer> gather_;
+  std::vector<asio::const_buffer> gather_;  // written through a span: Asio copies the sequence
   wake_event writer_wake_;
   wake_event reader_wake_;
   request_slot* free_ = nullptr;

@@ -1,0 +1,62 @@
+// The stream layer's hot path allocates nothing per call in steady state (client and server
+// in one process, so both sides are counted).
+#include "test_support.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace occams_rpc;
+using namespace test;
+
+namespace {
+struct echo {
+  void operator()(server_request req) { req.respond(req.msg(), req.blob()); }
+};
+
+/// One caller: `calls` sequential calls reusing one response buffer.
+asio::awaitable<void> caller(client_stream& c, int calls, const std::string& msg, call_response& buffers,
+                             int& failures) {
+  for (int i = 0; i < calls; ++i) {
+    auto [ec, r] = co_await c.async_call(1, bytes(msg), {}, std::move(buffers), tok);
+    if (ec || r.msg.size() != msg.size()) ++failures;
+    buffers = std::move(r);
+  }
+}
+}  // namespace
+
+TEST_CASE("steady-state calls allocate nothing on the client and server hot paths", "[stream][alloc]") {
+  asio::io_context io;
+  server srv(io.get_executor(), echo{});
+  auto where = srv.listen(listen_address(true));
+  long counted = -1;
+  int failures = 0;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
+    REQUIRE_FALSE(ec);
+    std::string msg(64, 'm');
+    call_response buffers;
+    co_await caller(client, 2000, msg, buffers, failures);  // warm up: buffers and pools grow
+    allocations = 0;
+    counting = true;
+    co_await caller(client, 2000, msg, buffers, failures);
+    counting = false;
+    counted = allocations.load();
+  });
+  CHECK(failures == 0);
+  INFO("allocations during 2000 calls: " << counted);
+  CHECK(counted == 0);
+}
