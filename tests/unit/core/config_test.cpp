@@ -1,0 +1,137 @@
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/error.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <system_error>
+
+using namespace occams_rpc;
+
+namespace {
+
+// The message of the invalid_config error `validate(cfg)` throws, or "" if it throws none.
+template <class Config>
+std::string invalid_config_message(const Config& cfg) {
+  try {
+    validate(cfg);
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == make_error_code(errc::invalid_config));
+    CHECK(e.code() == errc::invalid_config);
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("client_config defaults equal the documented ones", "[core]") {
+  client_config c;
+  CHECK(c.call_timeout == std::chrono::seconds(20));
+  CHECK(c.window == 128);
+  CHECK(c.buffer_size == 8 * 1024);
+  CHECK(c.read_timeout == std::chrono::seconds(5));
+  CHECK(c.write_timeout == std::chrono::seconds(5));
+  CHECK(c.connect_timeout == std::chrono::seconds(10));
+  CHECK(c.timeout_tick == std::chrono::seconds(1));
+  CHECK(c.max_frame_size == 64u * 1024 * 1024);
+  CHECK(c.client_id == 0);
+  CHECK_FALSE(c.problem());
+  CHECK_NOTHROW(validate(c));
+}
+
+TEST_CASE("server_config defaults equal the documented ones", "[core]") {
+  server_config s;
+  CHECK(s.idle_timeout == std::chrono::seconds(120));
+  CHECK(s.close_wait == std::chrono::seconds(90));
+  CHECK(s.write_timeout == std::chrono::seconds(5));
+  CHECK(s.buffer_size == 8 * 1024);
+  CHECK(s.max_frame_size == 64u * 1024 * 1024);
+  CHECK(s.max_inflight == 1024);
+  CHECK(s.max_pending_write == 4u * 1024 * 1024);
+  CHECK(s.timer_tick == std::chrono::seconds(1));
+  CHECK_FALSE(s.problem());
+  CHECK_NOTHROW(validate(s));
+}
+
+TEST_CASE("the default max frame size is 64 MiB", "[core]") {
+  STATIC_REQUIRE(default_max_frame_size == 64u * 1024 * 1024);
+}
+
+TEST_CASE("designated initializers set some fields and keep the other defaults", "[core]") {
+  client_config c{.call_timeout = 3s, .window = 256, .client_id = 42};
+  CHECK(c.call_timeout == 3s);
+  CHECK(c.window == 256);
+  CHECK(c.client_id == 42);
+  CHECK(c.buffer_size == 8 * 1024);
+  CHECK(c.connect_timeout == 10s);
+  CHECK(c.max_frame_size == default_max_frame_size);
+  CHECK_NOTHROW(validate(c));
+
+  server_config s{.idle_timeout = 30s, .max_inflight = 16};
+  CHECK(s.idle_timeout == 30s);
+  CHECK(s.max_inflight == 16);
+  CHECK(s.close_wait == 90s);
+  CHECK_NOTHROW(validate(s));
+}
+
+TEST_CASE("validate rejects a bad client_config with invalid_config naming the field", "[core]") {
+  struct bad_case {
+    client_config cfg;
+    const char* field;
+  };
+  const bad_case cases[] = {
+      {{.window = 0}, "window"},
+      {{.window = 65537}, "window"},
+      {{.call_timeout = 0ms}, "call_timeout"},
+      {{.call_timeout = -1s}, "call_timeout"},
+      {{.timeout_tick = 0ms}, "timeout_tick"},
+      {{.connect_timeout = 0ms}, "connect_timeout"},
+      {{.write_timeout = -5ms}, "write_timeout"},
+      {{.buffer_size = 511}, "buffer_size"},
+      {{.max_frame_size = 63}, "max_frame_size"},
+      {{.max_frame_size = (std::size_t{1} << 32) + 1}, "max_frame_size"},
+  };
+  for (const auto& c : cases) {
+    INFO("field " << c.field);
+    auto why = c.cfg.problem();
+    REQUIRE(why);
+    CHECK_THAT(*why, Catch::Contains(std::string("client_config.") + c.field));
+    CHECK_THAT(invalid_config_message(c.cfg), Catch::Contains(c.field));
+  }
+}
+
+TEST_CASE("validate accepts client_config values at the edges of their ranges", "[core]") {
+  CHECK_NOTHROW(validate(client_config{.window = 1}));
+  CHECK_NOTHROW(validate(client_config{.window = 65536}));
+  CHECK_NOTHROW(validate(client_config{.buffer_size = 512}));
+  CHECK_NOTHROW(validate(client_config{.max_frame_size = 64}));
+  CHECK_NOTHROW(validate(client_config{.max_frame_size = std::size_t{1} << 32}));
+  CHECK_NOTHROW(validate(client_config{.call_timeout = 1ms}));
+}
+
+TEST_CASE("validate rejects a bad server_config with invalid_config naming the field", "[core]") {
+  struct bad_case {
+    server_config cfg;
+    const char* field;
+  };
+  const bad_case cases[] = {
+      {{.idle_timeout = 0ms}, "idle_timeout"},
+      {{.close_wait = -1ms}, "close_wait"},
+      {{.write_timeout = 0ms}, "write_timeout"},
+      {{.max_inflight = 0}, "max_inflight"},
+      {{.buffer_size = 100}, "buffer_size"},
+      {{.max_frame_size = 10}, "max_frame_size"},
+      {{.max_pending_write = 1024}, "max_pending_write"},
+      {{.timer_tick = 0ms}, "timer_tick"},
+  };
+  for (const auto& c : cases) {
+    INFO("field " << c.field);
+    auto why = c.cfg.problem();
+    REQUIRE(why);
+    CHECK_THAT(*why, Catch::Contains(std::string("server_config.") + c.field));
+    CHECK_THAT(invalid_config_message(c.cfg), Catch::Contains(c.field));
+  }
+  // A zero close_wait is valid: shutdown does not wait.
+  CHECK_NOTHROW(validate(server_config{.close_wait = 0ms}));
+}
