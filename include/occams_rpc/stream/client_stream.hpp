@@ -131,6 +131,7 @@ class basic_client_stream {
   auto async_ping(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code)>(
         [conn = conn_](auto handler) {
+          if (!conn) return basic_client_stream::fail_unconnected(std::move(handler));
           asio::dispatch(conn->get_executor(),
                          [conn, h = std::move(handler)]() mutable { conn->start_ping(std::move(h)); });
         },
@@ -149,6 +150,7 @@ class basic_client_stream {
   auto async_close(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code)>(
         [conn = conn_](auto handler) {
+          if (!conn) return basic_client_stream::fail_unconnected(std::move(handler));
           asio::dispatch(conn->get_executor(), [conn, h = std::move(handler)]() mutable {
             conn->close();
             conn->add_close_waiter(std::move(h));
@@ -169,10 +171,17 @@ class basic_client_stream {
   std::size_t in_flight() const noexcept { return conn_ ? conn_->in_flight() : 0; }
   /// The largest number of requests ever in flight at once (for tests and metrics).
   std::size_t max_in_flight_seen() const noexcept { return conn_ ? conn_->max_in_flight_seen() : 0; }
-  executor_type get_executor() const { return conn_->get_executor(); }
+  /// The connection's executor (a default-constructed stream has none: check operator bool).
+  executor_type get_executor() const { return conn_ ? conn_->get_executor() : executor_type{}; }
   explicit operator bool() const noexcept { return static_cast<bool>(conn_); }
 
  private:
+  template <class Handler>
+  static void fail_unconnected(Handler&& handler) {
+    detail::void_handler h;
+    h.emplace(std::forward<Handler>(handler), asio::system_executor());
+    h.post(make_error_code(errc::closed));
+  }
 
   static std::shared_ptr<connection> make(socket_type socket, const client_config& cfg, logger log) {
     validate(cfg);

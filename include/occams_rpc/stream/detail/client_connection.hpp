@@ -100,7 +100,7 @@ class client_connection : public std::enable_shared_from_this<client_connection<
     if (state_ != state::open) {
       call_handler h;
       h.emplace(std::forward<Handler>(handler), ex_);
-      h.post(make_error_code(closed_reason()), std::move(buffers));
+      h.post(closed_reason(), std::move(buffers));
       return;
     }
     if (window_.try_acquire()) {
@@ -122,7 +122,7 @@ class client_connection : public std::enable_shared_from_this<client_connection<
       if (w->slot.is_connected()) w->slot.clear();
       auto* c = w->conn;
       if (c->state_ == state::closed) {  // woken by a failure, without a slot
-        w->handler.post(make_error_code(c->closed_reason()), std::move(w->response));
+        w->handler.post(c->closed_reason(), std::move(w->response));
         return;
       }
       c->send_call(w->act, w->msg, w->blob, std::move(w->response), std::move(w->handler));
@@ -138,7 +138,7 @@ class client_connection : public std::enable_shared_from_this<client_connection<
     void_handler h;
     if (state_ != state::open || table_.size() >= table_.max_entries()) {
       h.emplace(std::forward<Handler>(handler), ex_);
-      h.post(make_error_code(state_ != state::open ? closed_reason() : errc::overloaded));
+      h.post(state_ != state::open ? closed_reason() : make_error_code(errc::overloaded));
       return;
     }
     auto [seq, e] = table_.insert();
@@ -202,7 +202,8 @@ class client_connection : public std::enable_shared_from_this<client_connection<
     }
   };
 
-  errc closed_reason() const noexcept { return state_ == state::closed && failure_ ? errc::io_err : errc::closed; }
+  /// Why new calls fail: the connection's failure (io_err; closed after abort()), else closed.
+  std::error_code closed_reason() const noexcept { return failure_ ? failure_ : make_error_code(errc::closed); }
 
   template <class Handler>
   void send_call(proto::action act, std::span<const char> msg, std::span<const char> blob, call_response buffers,

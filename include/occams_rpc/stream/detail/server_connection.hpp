@@ -102,9 +102,9 @@ class server_connection final : public request_owner,
   }
 
   /// Closes at once; answers not yet written are lost.
-  void force_close(std::string_view why) {
+  void force_close(std::string_view why, log_level level = log_level::info) {
     if (closed_) return;
-    log_.info("closing connection from {}: {}", peer_, why);
+    log_.log(level, "closing connection from {}: {}", peer_, why);
     close_now();
   }
 
@@ -196,7 +196,7 @@ class server_connection final : public request_owner,
         auto st = reader_.next(frame, fec);
         if (st == proto::read_status::need_more) break;
         if (st == proto::read_status::error) {
-          force_close(fmt::format("bad request frame: {}", fec.message()));
+          force_close(fmt::format("bad request frame: {}", fec.message()), log_level::warn);
           co_return;
         }
         if (frame.is_ping()) {
