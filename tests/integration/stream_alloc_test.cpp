@@ -2,25 +2,10 @@
 // in one process, so both sides are counted).
 #include "test_support.hpp"
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<long> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "unit/support/alloc_counter.hpp"
 
 using namespace occams_rpc;
-using namespace test;
+using namespace ::test;
 
 namespace {
 struct echo {
@@ -50,11 +35,9 @@ TEST_CASE("steady-state calls allocate nothing on the client and server hot path
     std::string msg(64, 'm');
     call_response buffers;
     co_await caller(client, 2000, msg, buffers, failures);  // warm up: buffers and pools grow
-    allocations = 0;
-    counting = true;
+    occams_rpc::test::counting_allocations counter;  // counts this thread: client and server
     co_await caller(client, 2000, msg, buffers, failures);
-    counting = false;
-    counted = allocations.load();
+    counted = static_cast<long>(counter.stop());
   });
   CHECK(failures == 0);
   INFO("allocations during 2000 calls: " << counted);

@@ -76,7 +76,12 @@ class basic_server {
   /// server's executor or before the executor runs.
   address listen(std::string_view where) { return listen(parse_address(where)); }
   address listen(const address& where) {
-    auto l = std::make_unique<listener>(st_->ex, where);
+    std::unique_ptr<listener> l;
+    try {
+      l = std::make_unique<listener>(st_->ex, where);
+    } catch (const boost::system::system_error& e) {
+      throw std::system_error(e.code(), "listen on " + where.to_string());
+    }
     address local = l->local_address();
     auto* raw = l.get();
     st_->listeners.push_back(std::move(l));

@@ -49,6 +49,31 @@ inline void remove_stale_unix_socket(const std::string& path) {
   if (ec == asio::error::connection_refused) ::unlink(path.c_str());
 }
 
+/// Resolves and tries each endpoint in turn (the caller races this against a timer).
+inline asio::awaitable<boost::system::error_code> connect_attempt(asio::any_io_executor ex, const address& to,
+                                                                  socket_transport::socket_type& s) {
+  using protocol_type = socket_transport::protocol_type;
+  if (to.is_unix()) {
+    auto [ec] = co_await s.async_connect(asio::local::stream_protocol::endpoint(to.path),
+                                         asio::as_tuple(asio::use_awaitable));
+    co_return ec;
+  }
+  asio::ip::tcp::resolver resolver(ex);
+  auto [rec, results] = co_await resolver.async_resolve(to.host, std::to_string(to.port),
+                                                        asio::ip::tcp::resolver::numeric_service,
+                                                        asio::as_tuple(asio::use_awaitable));
+  if (rec) co_return rec;
+  boost::system::error_code last = asio::error::host_not_found;
+  for (const auto& entry : results) {
+    boost::system::error_code ignored;
+    s.close(ignored);
+    auto [ec] = co_await s.async_connect(protocol_type::endpoint(entry.endpoint()), asio::as_tuple(asio::use_awaitable));
+    if (!ec) co_return ec;
+    last = ec;
+  }
+  co_return last;
+}
+
 }  // namespace detail
 
 OCCAMS_RPC_DECL socket_transport::listener::listener(asio::any_io_executor ex, const address& where, int backlog)
@@ -96,29 +121,7 @@ OCCAMS_RPC_DECL asio::awaitable<std::error_code> socket_transport::connect(asio:
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(ex, timeout);
   socket_type s(ex);
-  auto attempt = [&]() -> asio::awaitable<boost::system::error_code> {
-    if (to.is_unix()) {
-      auto [ec] = co_await s.async_connect(asio::local::stream_protocol::endpoint(to.path),
-                                           asio::as_tuple(asio::use_awaitable));
-      co_return ec;
-    }
-    asio::ip::tcp::resolver resolver(ex);
-    auto [rec, results] = co_await resolver.async_resolve(to.host, std::to_string(to.port),
-                                                          asio::ip::tcp::resolver::numeric_service,
-                                                          asio::as_tuple(asio::use_awaitable));
-    if (rec) co_return rec;
-    boost::system::error_code last = asio::error::host_not_found;
-    for (const auto& entry : results) {
-      boost::system::error_code ignored;
-      s.close(ignored);
-      auto [ec] = co_await s.async_connect(protocol_type::endpoint(entry.endpoint()),
-                                           asio::as_tuple(asio::use_awaitable));
-      if (!ec) co_return ec;
-      last = ec;
-    }
-    co_return last;
-  };
-  auto result = co_await (attempt() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  auto result = co_await (detail::connect_attempt(ex, to, s) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
   if (result.index() == 1) co_return make_error_code(errc::unreachable);  // timed out
   if (auto ec = std::get<0>(result)) co_return ec.failed() ? make_error_code(errc::unreachable) : std::error_code{};
   detail::configure_socket(s, !to.is_unix());

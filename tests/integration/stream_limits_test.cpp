@@ -1,0 +1,151 @@
+// Server limits and lifecycle: idle timeout, answers from other threads, stale Unix sockets,
+// abort on the client.
+#include "test_support.hpp"
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+using namespace occams_rpc;
+using namespace test;
+
+namespace {
+struct echo {
+  void operator()(server_request req) { req.respond(req.msg(), req.blob()); }
+};
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::deferred);
+}
+}  // namespace
+
+TEST_CASE("the server closes a connection that stays idle past the idle timeout", "[stream]") {
+  asio::io_context io;
+  server srv(io.get_executor(), echo{}, {.idle_timeout = 100ms, .timer_tick = 20ms});
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
+    REQUIRE_FALSE(ec);
+    auto [e1, r1] = co_await client.async_call(1, bytes("still busy"), {}, {}, tok);
+    CHECK_FALSE(e1);
+    for (int i = 0; i < 100 && client.is_open(); ++i) co_await sleep_for(10ms);
+    CHECK_FALSE(client.is_open());
+    CHECK(srv.connection_count() == 0);
+    auto [e2, r2] = co_await client.async_call(1, bytes("too late"), {}, {}, tok);
+    CHECK(e2 == make_error_code(errc::io_err));
+  });
+}
+
+TEST_CASE("a request answered from another thread reaches its client", "[stream]") {
+  asio::io_context io;
+  std::vector<std::thread> workers;
+  struct hand_off {
+    std::vector<std::thread>* workers;
+    void operator()(server_request req) {
+      workers->emplace_back([r = std::move(req)]() mutable {
+        std::string answer = "from a worker: " + std::string(r.msg().begin(), r.msg().end());
+        r.respond(bytes(answer));
+      });
+    }
+  };
+  server srv(io.get_executor(), hand_off{&workers});
+  auto where = srv.listen(listen_address(false));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
+    REQUIRE_FALSE(ec);
+    for (int i = 0; i < 20; ++i) {
+      std::string msg = std::to_string(i);
+      auto [e, r] = co_await client.async_call(1, bytes(msg), {}, {}, tok);
+      CHECK_FALSE(e);
+      CHECK(str(r.msg) == "from a worker: " + msg);
+    }
+  });
+  for (auto& t : workers) t.join();
+}
+
+TEST_CASE("a request dropped without an answer is answered rpc_internal_err", "[stream]") {
+  asio::io_context io;
+  struct drop {
+    void operator()(server_request) {}
+  };
+  server srv(io.get_executor(), drop{});
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
+    REQUIRE_FALSE(ec);
+    auto [e, r] = co_await client.async_call(1, bytes("x"), {}, {}, tok);
+    CHECK(e == make_error_code(errc::internal));
+  });
+}
+
+TEST_CASE("listening on a stale Unix socket file replaces it", "[stream][transport]") {
+  auto path = "/tmp/occams-rpc-stale-" + std::to_string(::getpid()) + ".sock";
+  {
+    // Leave a socket file behind that nobody listens on.
+    asio::io_context scratch;
+    asio::local::stream_protocol::acceptor a(scratch, asio::local::stream_protocol::endpoint(path));
+  }
+  REQUIRE(std::filesystem::exists(path));
+  asio::io_context io;
+  server srv(io.get_executor(), echo{});
+  auto where = srv.listen("unix:" + path);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
+    REQUIRE_FALSE(ec);
+    auto [e, r] = co_await client.async_call(1, bytes("fresh"), {}, {}, tok);
+    CHECK(str(r.msg) == "fresh");
+  });
+}
+
+TEST_CASE("a live Unix socket is not stolen by a second server", "[stream][transport]") {
+  asio::io_context io;
+  server first(io.get_executor(), echo{});
+  auto where = first.listen(listen_address(true));
+  server second(io.get_executor(), echo{});
+  CHECK_THROWS_AS(second.listen(where), std::system_error);
+}
+
+TEST_CASE("connecting where nobody listens fails with unreachable", "[stream][transport]") {
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, c] = co_await client_stream::async_connect(io.get_executor(), parse_address("unix:/tmp/occams-rpc-nobody.sock"),
+                                                         {.connect_timeout = 500ms}, {}, tok);
+    CHECK(ec == make_error_code(errc::unreachable));
+    CHECK_FALSE(c);
+    auto [e, r] = co_await c.async_call(1, bytes("x"), {}, {}, tok);
+    CHECK(e == make_error_code(errc::closed));
+    auto [pe] = co_await c.async_ping(tok);
+    CHECK(pe == make_error_code(errc::closed));
+  });
+}
+
+TEST_CASE("abort fails the calls in flight and later calls with closed", "[stream]") {
+  asio::io_context io;
+  std::vector<server_request> held;
+  struct hold {
+    std::vector<server_request>* held;
+    void operator()(server_request r) { held->push_back(std::move(r)); }
+  };
+  server srv(io.get_executor(), hold{&held});
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {.window = 2}, {}, tok);
+    REQUIRE_FALSE(ec);
+    int done = 0, closed = 0;
+    for (int i = 0; i < 5; ++i)  // 2 in flight, 3 waiting for the window
+      client.async_call(1, bytes("x"), {}, {}, [&](std::error_code e, call_response) {
+        ++done;
+        closed += e == make_error_code(errc::closed);
+      });
+    while (held.size() < 2) co_await sleep_for(2ms);
+    client.abort();
+    while (done < 5) co_await sleep_for(2ms);
+    CHECK(closed == 5);
+    auto [e, r] = co_await client.async_call(1, bytes("x"), {}, {}, tok);
+    CHECK(e == make_error_code(errc::closed));
+  });
+}
