@@ -9,7 +9,9 @@
 
 #include <msgpack.hpp>
 
+#include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <system_error>
 #include <tuple>
@@ -99,6 +101,30 @@ class msgpack_codec {
 static_assert(codec_for<msgpack_codec, int>);
 
 }  // namespace occams_rpc
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(v1) {
+// Floats travel as msgpack float32/float64, always, as rmp-serde writes them. msgpack-c
+// would write an integral float as an integer, and its range check lets 2^64 through to a
+// float-to-integer conversion that is undefined behaviour (found by fuzz_msgpack_decode).
+template <>
+inline packer<occams_rpc::byte_buffer>& packer<occams_rpc::byte_buffer>::pack_float(float d) {
+  char buf[5];
+  buf[0] = static_cast<char>(0xcau);
+  _msgpack_store32(&buf[1], std::bit_cast<std::uint32_t>(d));
+  append_buffer(buf, 5);
+  return *this;
+}
+template <>
+inline packer<occams_rpc::byte_buffer>& packer<occams_rpc::byte_buffer>::pack_double(double d) {
+  char buf[9];
+  buf[0] = static_cast<char>(0xcbu);
+  _msgpack_store64(&buf[1], std::bit_cast<std::uint64_t>(d));
+  append_buffer(buf, 9);
+  return *this;
+}
+}  // MSGPACK_API_VERSION_NAMESPACE(v1)
+}  // namespace msgpack
 
 // unit <-> nil
 namespace msgpack {

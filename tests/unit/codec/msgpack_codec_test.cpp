@@ -149,6 +149,19 @@ TEST_CASE("bools and doubles round-trip", "[codec]") {
   CHECK(round_trip(1.5f) == 1.5f);
 }
 
+TEST_CASE("floats always travel as msgpack floats, as rmp-serde writes them", "[codec]") {
+  // msgpack-c alone would write 2.0 as the integer 02, and 2^64 through undefined behaviour.
+  CHECK(to_hex(encoded(2.0)) == "cb 40 00 00 00 00 00 00 00");
+  CHECK(to_hex(encoded(18446744073709551616.0)) == "cb 43 f0 00 00 00 00 00 00");
+  CHECK(round_trip(18446744073709551616.0) == 18446744073709551616.0);
+  CHECK(to_hex(encoded(2.0f)) == "ca 40 00 00 00");
+  CHECK(round_trip(-9223372036854775808.0) == -9223372036854775808.0);
+  // An integer on the wire still decodes into a double (a peer that writes ints for floats).
+  double d = 0;
+  CHECK_FALSE(msgpack_codec{}.decode(std::span<const char>("\x07", 1), d));
+  CHECK(d == 7.0);
+}
+
 TEST_CASE("vectors and maps round-trip as msgpack arrays and maps", "[codec]") {
   CHECK(to_hex(encoded(std::vector<int>{1, 2, 3})) == "93 01 02 03");
   CHECK(round_trip(std::vector<int>{}) == std::vector<int>{});
