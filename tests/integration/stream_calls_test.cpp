@@ -72,15 +72,9 @@ TEST_CASE("a call the server never answers fails with timeout after the configur
       ec2 = ec;
       answer = str(r.msg);
     });
-    while (held.empty()) {
-      asio::steady_timer t(io, 2ms);
-      co_await t.async_wait(asio::deferred);
-    }
+    co_await wait_until([&] { return !held.empty(); });
     held[0].respond(bytes("on time"));
-    while (answer.empty() && ec2 == errc::internal) {
-      asio::steady_timer t(io, 2ms);
-      co_await t.async_wait(asio::deferred);
-    }
+    co_await wait_until([&] { return !(answer.empty() && ec2 == errc::internal); });
     CHECK_FALSE(ec2);
     CHECK(answer == "on time");
   });
@@ -187,17 +181,11 @@ TEST_CASE("destroying the server fails every pending call promptly with io_err",
         ++done;
         io_errors += ec == make_error_code(errc::io_err);
       });
-    while (held.size() < n) {
-      asio::steady_timer t(io, 2ms);
-      co_await t.async_wait(asio::deferred);
-    }
+    co_await wait_until([&] { return held.size() >= n; });
     auto start = std::chrono::steady_clock::now();
     held.clear();  // the server's answers to these (rpc_internal_err) may or may not get out
     srv.reset();
-    while (done < n) {
-      asio::steady_timer t(io, 2ms);
-      co_await t.async_wait(asio::deferred);
-    }
+    co_await wait_until([&] { return done >= n; });
     CHECK(std::chrono::steady_clock::now() - start < 5s);  // the call timeout is 20 s
     CHECK(io_errors + 0 <= n);
     CHECK_FALSE(client.is_open());
@@ -219,10 +207,7 @@ TEST_CASE("a call cancelled through its cancellation slot frees its window slot"
                         first = ec;
                         first_done = true;
                       }));
-    while (held.size() < 1) {
-      asio::steady_timer t(io, 2ms);
-      co_await t.async_wait(asio::deferred);
-    }
+    co_await wait_until([&] { return held.size() >= 1; });
     sig.emit(asio::cancellation_type::terminal);
     CHECK(first_done);
     CHECK(first == make_error_code(errc::cancelled));
@@ -234,15 +219,9 @@ TEST_CASE("a call cancelled through its cancellation slot frees its window slot"
       answer = str(r.msg);
     });
     held[0].respond(bytes("late"));  // dropped: nobody waits for seq 1 any more
-    while (held.size() < 2) {
-      asio::steady_timer t(io, 2ms);
-      co_await t.async_wait(asio::deferred);
-    }
+    co_await wait_until([&] { return held.size() >= 2; });
     held[1].respond(bytes("b-answer"));
-    while (answer.empty()) {
-      asio::steady_timer t(io, 2ms);
-      co_await t.async_wait(asio::deferred);
-    }
+    co_await wait_until([&] { return !answer.empty(); });
     CHECK_FALSE(second);
     CHECK(answer == "b-answer");
   });

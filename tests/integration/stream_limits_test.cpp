@@ -17,10 +17,6 @@ struct echo {
   void operator()(server_request req) { req.respond(req.msg(), req.blob()); }
 };
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::deferred);
-}
 }  // namespace
 
 TEST_CASE("the server closes a connection that stays idle past the idle timeout", "[stream]") {
@@ -141,11 +137,48 @@ TEST_CASE("abort fails the calls in flight and later calls with closed", "[strea
         ++done;
         closed += e == make_error_code(errc::closed);
       });
-    while (held.size() < 2) co_await sleep_for(2ms);
+    co_await wait_until([&] { return held.size() >= 2; });
     client.abort();
-    while (done < 5) co_await sleep_for(2ms);
+    co_await wait_until([&] { return done >= 5; });
     CHECK(closed == 5);
     auto [e, r] = co_await client.async_call(1, bytes("x"), {}, {}, tok);
     CHECK(e == make_error_code(errc::closed));
   });
+}
+
+TEST_CASE("an io_context destroyed with calls in flight frees the callers waiting on them", "[stream]") {
+  // The coroutine owns its stream, and the stream's connection stores the coroutine's handler:
+  // a cycle that only the context's shutdown can break.
+  bool use_unix = unix_transport();
+  std::weak_ptr<int> callback, coroutine;
+  {
+    asio::io_context io;
+    std::vector<server_request> held;
+    struct hold {
+      std::vector<server_request>* held;
+      void operator()(server_request r) { held->push_back(std::move(r)); }
+    };
+    server srv(io.get_executor(), hold{&held});
+    auto where = srv.listen(listen_address(use_unix));
+    auto caller = [&io, where](std::shared_ptr<int> in_frame, std::shared_ptr<int> in_callback) -> asio::awaitable<void> {
+      auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {.window = 1}, {}, tok);
+      REQUIRE_FALSE(ec);
+      // In flight, never answered:
+      client.async_call(1, bytes("a"), {}, {}, [m = std::move(in_callback)](auto...) {});
+      // Waits for the window:
+      co_await client.async_call(1, bytes("b"), {}, {}, tok);
+      (void)in_frame;
+    };
+    auto a = std::make_shared<int>(1), b = std::make_shared<int>(2);
+    coroutine = a;
+    callback = b;
+    asio::co_spawn(io, caller(std::move(a), std::move(b)), asio::detached);
+    for (int i = 0; i < 2000 && held.empty(); ++i) io.run_one_for(10ms);
+    REQUIRE(held.size() == 1);
+    io.poll();
+    CHECK_FALSE(coroutine.expired());
+    CHECK_FALSE(callback.expired());
+  }
+  CHECK(coroutine.expired());
+  CHECK(callback.expired());
 }

@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -48,6 +50,18 @@ inline bool unix_transport() {
   bool u = GENERATE(false, true);
   INFO((u ? "over a Unix socket" : "over TCP"));
   return u;
+}
+
+/// Suspends for `d` on the current coroutine's executor.
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::deferred);
+}
+
+/// Polls `done()` every `step` until it holds; bounded by run()'s time limit.
+template <class Pred>
+asio::awaitable<void> wait_until(Pred done, std::chrono::milliseconds step = 2ms) {
+  while (!done()) co_await sleep_for(step);
 }
 
 inline std::span<const char> bytes(std::string_view s) { return {s.data(), s.size()}; }

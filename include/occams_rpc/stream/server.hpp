@@ -12,6 +12,7 @@
 #include <occams_rpc/core/config.hpp>
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/stream/detail/server_connection.hpp>
+#include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
 #include <occams_rpc/stream/server_request.hpp>
 #include <occams_rpc/transport/socket_transport.hpp>
@@ -35,7 +36,7 @@ class basic_server {
   using connection = detail::server_connection<Dispatch, Transport>;
   using listener = typename Transport::listener_type;
 
-  struct state {
+  struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
     std::shared_ptr<Dispatch> dispatch;
     server_config cfg;
@@ -51,7 +52,16 @@ class basic_server {
     std::vector<std::shared_ptr<connection>> live_scratch;
 
     state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l)
-        : ex(e), dispatch(std::make_shared<Dispatch>(std::move(d))), cfg(c), log(std::move(l)), timer(e) {}
+        : shutdown_hook(e), ex(e), dispatch(std::make_shared<Dispatch>(std::move(d))), cfg(c), log(std::move(l)), timer(e) {}
+
+    /// The context is being destroyed: drop the shutdown waiters' handlers unrun (they may own
+    /// the coroutine that owns the server).
+    void on_context_shutdown() noexcept override {
+      auto self = this->weak_from_this().lock();
+      if (!self) return;
+      stopping = stopped = true;
+      auto waiters = std::move(stop_waiters);
+    }
   };
 
  public:

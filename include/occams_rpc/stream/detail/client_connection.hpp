@@ -11,6 +11,7 @@
 #include <occams_rpc/proto/timeout_wheel.hpp>
 #include <occams_rpc/proto/window_throttler.hpp>
 #include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
 #include <occams_rpc/transport/transport.hpp>
@@ -50,13 +51,15 @@ struct pending_call : proto::wheel_hook {
 };
 
 template <class Transport>
-class client_connection : public std::enable_shared_from_this<client_connection<Transport>> {
+class client_connection final : public shutdown_hook,
+                                public std::enable_shared_from_this<client_connection<Transport>> {
  public:
   using socket_type = typename Transport::socket_type;
   enum class state { open, closing, closed };
 
   client_connection(socket_type socket, const client_config& cfg, logger log)
-      : ex_(socket.get_executor()),
+      : shutdown_hook(socket.get_executor()),
+        ex_(socket.get_executor()),
         socket_(std::move(socket)),
         cfg_(cfg),
         log_(std::move(log)),
@@ -163,6 +166,30 @@ class client_connection : public std::enable_shared_from_this<client_connection<
 
   /// Fails every call now with `ec` and closes.
   void abort(std::error_code ec) { fail(ec); }
+
+  /// The executor's context is being destroyed with this connection open: destroy the stored
+  /// handlers (they own coroutine frames that own this connection) without running them.
+  void on_context_shutdown() noexcept override {
+    auto self = this->weak_from_this().lock();  // destroyed last, after the handlers below
+    if (!self) return;
+    state_ = state::closed;
+    std::vector<call_handler> calls;
+    std::vector<void_handler> pings;
+    table_.for_each([&](std::uint64_t, pending_call& e) {
+      if (e.slot.is_connected()) e.slot.clear();
+      e.slot = {};
+      if (e.on_call) calls.push_back(std::move(e.on_call));
+      if (e.on_ping) pings.push_back(std::move(e.on_ping));
+    });
+    std::vector<std::unique_ptr<window_waiter>> waiters;
+    window_.drain_waiters([&](proto::window_throttler::waiter& base) {
+      auto* w = static_cast<window_waiter*>(&base);
+      if (w->slot.is_connected()) w->slot.clear();
+      waiters.emplace_back(w);
+    });
+    auto writer = writer_wake_.take_waiter();
+    auto closers = std::move(close_waiters_);
+  }
 
   template <class Handler>
   void add_close_waiter(Handler&& handler) {

@@ -6,6 +6,7 @@
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/proto/frame_reader.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
+#include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
 #include <occams_rpc/stream/server_request.hpp>
 #include <occams_rpc/transport/transport.hpp>
@@ -58,6 +59,7 @@ void invoke_dispatch(Dispatch& d, server_request req, const asio::any_io_executo
 
 template <class Dispatch, class Transport>
 class server_connection final : public request_owner,
+                                public shutdown_hook,
                                 public std::enable_shared_from_this<server_connection<Dispatch, Transport>> {
  public:
   using socket_type = typename Transport::socket_type;
@@ -65,7 +67,8 @@ class server_connection final : public request_owner,
 
   server_connection(socket_type socket, std::shared_ptr<Dispatch> dispatch, const server_config& cfg, logger log,
                     std::string peer, std::function<void(server_connection*)> on_closed)
-      : ex_(socket.get_executor()),
+      : shutdown_hook(socket.get_executor()),
+        ex_(socket.get_executor()),
         socket_(std::move(socket)),
         dispatch_(std::move(dispatch)),
         cfg_(cfg),
@@ -79,10 +82,6 @@ class server_connection final : public request_owner,
         reader_wake_(ex_),
         last_activity_(clock::now()) {}
 
-  ~server_connection() {
-    for (auto* s = free_; s;) delete std::exchange(s, s->next_free);
-  }
-
   void start() {
     auto self = this->shared_from_this();
     asio::co_spawn(ex_, [self] { return self->read_loop(); }, asio::detached);
@@ -90,6 +89,16 @@ class server_connection final : public request_owner,
   }
 
   const asio::any_io_executor& executor() const noexcept override { return ex_; }
+
+  /// The executor's context is being destroyed with this connection open: destroy the
+  /// wake-up handlers (they own the coroutine frames that own this connection).
+  void on_context_shutdown() noexcept override {
+    auto self = this->weak_from_this().lock();  // destroyed last, after the handlers below
+    if (!self) return;
+    closed_ = true;
+    auto writer = writer_wake_.take_waiter();
+    auto reader = reader_wake_.take_waiter();
+  }
 
   /// Stops reading; answers the requests already read, then closes (graceful shutdown).
   void stop_reading() {
@@ -157,8 +166,12 @@ class server_connection final : public request_owner,
 
   request_slot* acquire() {
     request_slot* s = free_;
-    if (s) free_ = s->next_free;
-    else s = new request_slot;
+    if (s) {
+      free_ = s->next_free;
+    } else {
+      slots_.push_back(std::make_unique<request_slot>());
+      s = slots_.back().get();
+    }
     ++in_use_;
     return s;
   }
@@ -297,7 +310,10 @@ class server_connection final : public request_owner,
   std::vector<asio::const_buffer> gather_;  // written through a span: Asio copies the sequence
   wake_event writer_wake_;
   wake_event reader_wake_;
-  request_slot* free_ = nullptr;
+  // Every slot ever made, owned here: one in flight may be referenced only by an answer
+  // queued to this executor, which a context shutdown destroys without running.
+  std::vector<std::unique_ptr<request_slot>> slots_;
+  request_slot* free_ = nullptr;  // the unused ones
   std::size_t in_use_ = 0;
   bool in_dispatch_ = false;
   bool draining_ = false;

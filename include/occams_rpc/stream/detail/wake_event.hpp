@@ -32,6 +32,9 @@ class wake_event {
 
   bool waiting() const noexcept { return static_cast<bool>(waiter_); }
 
+  /// Hands over the stored waiter, to be destroyed without running (see shutdown_hook.hpp).
+  stored_handler<boost::system::error_code> take_waiter() noexcept { return std::move(waiter_); }
+
  private:
   asio::any_io_executor ex_;
   stored_handler<boost::system::error_code> waiter_;
