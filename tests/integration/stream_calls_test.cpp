@@ -16,16 +16,6 @@ using namespace test;
 
 namespace {
 
-/// Holds every request until the test answers it.
-struct holding_dispatch {
-  std::vector<server_request>* held;
-  std::size_t* max_held = nullptr;
-  void operator()(server_request req) {
-    held->push_back(std::move(req));
-    if (max_held) *max_held = std::max(*max_held, held->size());
-  }
-};
-
 /// Echoes msg; odd-numbered requests (by the number in msg) after `delay`.
 struct delayed_echo {
   std::chrono::milliseconds delay;

@@ -122,11 +122,7 @@ TEST_CASE("connecting where nobody listens fails with unreachable", "[stream][tr
 TEST_CASE("abort fails the calls in flight and later calls with closed", "[stream]") {
   asio::io_context io;
   std::vector<server_request> held;
-  struct hold {
-    std::vector<server_request>* held;
-    void operator()(server_request r) { held->push_back(std::move(r)); }
-  };
-  server srv(io.get_executor(), hold{&held});
+  server srv(io.get_executor(), holding_dispatch{&held});
   auto where = srv.listen(listen_address(true));
   run(io, [&]() -> asio::awaitable<void> {
     auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {.window = 2}, {}, tok);
@@ -154,11 +150,7 @@ TEST_CASE("an io_context destroyed with calls in flight frees the callers waitin
   {
     asio::io_context io;
     std::vector<server_request> held;
-    struct hold {
-      std::vector<server_request>* held;
-      void operator()(server_request r) { held->push_back(std::move(r)); }
-    };
-    server srv(io.get_executor(), hold{&held});
+    server srv(io.get_executor(), holding_dispatch{&held});
     auto where = srv.listen(listen_address(use_unix));
     auto caller = [&io, where](std::shared_ptr<int> in_frame, std::shared_ptr<int> in_callback) -> asio::awaitable<void> {
       auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {.window = 1}, {}, tok);

@@ -16,6 +16,8 @@
 #include <chrono>
 #include <exception>
 #include <string>
+#include <vector>
+#include <algorithm>
 #include <unistd.h>
 
 namespace test {
@@ -63,6 +65,16 @@ template <class Pred>
 asio::awaitable<void> wait_until(Pred done, std::chrono::milliseconds step = 2ms) {
   while (!done()) co_await sleep_for(step);
 }
+
+/// Holds every request until the test answers it.
+struct holding_dispatch {
+  std::vector<occams_rpc::server_request>* held;
+  std::size_t* max_held = nullptr;
+  void operator()(occams_rpc::server_request req) {
+    held->push_back(std::move(req));
+    if (max_held) *max_held = std::max(*max_held, held->size());
+  }
+};
 
 inline std::span<const char> bytes(std::string_view s) { return {s.data(), s.size()}; }
 /// co_await op(..., tok) gives a tuple (error first) instead of throwing.
