@@ -24,3 +24,10 @@
 #include <occams_rpc/stream/client_stream.hpp>
 #include <occams_rpc/stream/server.hpp>
 #include <occams_rpc/stream/server_request.hpp>
+
+#include <occams_rpc/api/error_codec.hpp>
+#include <occams_rpc/api/method.hpp>
+#include <occams_rpc/api/result.hpp>
+#include <occams_rpc/api/router.hpp>
+#include <occams_rpc/api/service.hpp>
+#include <occams_rpc/api/stub.hpp>

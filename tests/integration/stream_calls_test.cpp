@@ -30,12 +30,6 @@ struct delayed_echo {
   }
 };
 
-asio::awaitable<client_stream> connect(const address& where, client_config cfg = {}) {
-  auto [ec, c] = co_await client_stream::async_connect(co_await asio::this_coro::executor, where, cfg, {}, tok);
-  REQUIRE_FALSE(ec);
-  co_return std::move(c);
-}
-
 }  // namespace
 
 TEST_CASE("a call the server never answers fails with timeout after the configured time", "[stream]") {

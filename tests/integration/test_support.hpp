@@ -25,6 +25,9 @@ namespace test {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
+// Never write co_await inside CHECK/REQUIRE: Catch2 repeats the expression in an unevaluated
+// branch, and GCC 12 still runs a co_await there (the call would be made three times).
+
 /// Runs `body` (a coroutine) on `io` and fails the test unless it finishes within `limit`.
 template <class Body>
 void run(asio::io_context& io, Body body, std::chrono::milliseconds limit = 20s) {
@@ -80,5 +83,14 @@ inline std::span<const char> bytes(std::string_view s) { return {s.data(), s.siz
 /// co_await op(..., tok) gives a tuple (error first) instead of throwing.
 inline constexpr auto tok = asio::as_tuple(asio::deferred);
 inline std::string str(const occams_rpc::byte_buffer& b) { return std::string(b.view()); }
+
+/// Connects a client_stream on the current coroutine's executor; the test fails if it cannot.
+inline asio::awaitable<occams_rpc::client_stream> connect(const occams_rpc::address& where,
+                                                          occams_rpc::client_config cfg = {}) {
+  auto [ec, c] = co_await occams_rpc::client_stream::async_connect(co_await asio::this_coro::executor, where, cfg,
+                                                                   {}, tok);
+  REQUIRE_FALSE(ec);
+  co_return std::move(c);
+}
 
 }  // namespace test

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace occams_rpc {
@@ -90,13 +91,18 @@ class server_request {
   void respond(std::string_view msg) { respond(std::span<const char>(msg.data(), msg.size())); }
 
   /// Answers OK with a msg written by `write(byte_buffer&)` (a codec encodes straight into the
-  /// response) and an optional blob.
+  /// response) and an optional blob. If `write` returns a std::error_code and it is set, the
+  /// answer is rpc_encode instead.
   template <class Writer>
   void respond_with(Writer&& write, std::span<const char> blob = {}) {
     auto& s = *slot_;
     s.flag = proto::response_flag::ok;
     s.resp_msg.clear();
-    std::forward<Writer>(write)(s.resp_msg);
+    if constexpr (std::is_same_v<decltype(std::forward<Writer>(write)(s.resp_msg)), std::error_code>) {
+      if (std::forward<Writer>(write)(s.resp_msg)) return respond_error(errc::encode);
+    } else {
+      std::forward<Writer>(write)(s.resp_msg);
+    }
     s.resp_blob.clear();
     s.resp_blob.append(blob);
     send();

@@ -1,0 +1,272 @@
+// The server side of typed services: a dispatch that routes "Service.method" to an
+// implementation object's member function of the same name.
+//
+//   struct calculator {
+//     std::int64_t add(std::int64_t a, std::int64_t b) { return a + b; }            // inline
+//     asio::awaitable<std::int64_t> inc(std::int64_t n) { co_return n + 1; }         // coroutine
+//     api::result<std::int64_t, std::string> div(std::int64_t a, std::int64_t b) {
+//       if (b == 0) return api::fail(std::string("divide by zero"));
+//       return a / b;
+//     }
+//   };
+//   api::router routes;
+//   routes.add<CalService>(calculator{});
+//   server srv(ex, std::move(routes));
+//
+// A plain member function runs inline in the connection's reader (cheap work); one that returns
+// asio::awaitable runs as its own coroutine, so a slow call never delays the others.
+// Errors answered by the router itself: rpc_decode (a numeric, empty, dot-less or non-UTF-8
+// action, or arguments that do not decode), rpc_service_notfound, rpc_method_notfound,
+// rpc_internal_err (an exception escaped the implementation; only that call fails).
+#pragma once
+
+#include <occams_rpc/api/error_codec.hpp>
+#include <occams_rpc/api/method.hpp>
+#include <occams_rpc/api/result.hpp>
+#include <occams_rpc/codec/msgpack_codec.hpp>
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/stream/server_request.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+namespace occams_rpc::api {
+
+namespace asio = boost::asio;
+
+namespace detail {
+
+template <class T>
+struct awaitable_traits {
+  static constexpr bool is_awaitable = false;
+  using value_type = T;
+};
+template <class T, class Ex>
+struct awaitable_traits<asio::awaitable<T, Ex>> {
+  static constexpr bool is_awaitable = true;
+  using value_type = T;
+};
+
+template <class M, class Impl, class Args>
+struct implementation_of;
+template <class M, class Impl, class... P>
+struct implementation_of<M, Impl, std::tuple<P...>> {
+  static constexpr bool exists = requires(Impl& impl, P&&... p) { M::invoke(impl, std::move(p)...); };
+  using return_type = decltype(M::invoke(std::declval<Impl&>(), std::declval<P&&>()...));
+};
+
+/// What an implementation of M may return (or co_return).
+template <class M, class V>
+inline constexpr bool valid_return =
+    std::is_same_v<V, typename M::result_type> || std::is_convertible_v<V, typename M::value_type> ||
+    (std::is_void_v<V> && std::is_same_v<typename M::value_type, unit>);
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+
+/// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+inline bool is_valid_utf8(std::string_view s) noexcept {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  for (std::size_t i = 0; i < s.size();) {
+    unsigned c = byte(i);
+    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
+    if (n == 4 || i + n >= s.size() + (n == 0)) return false;
+    std::uint32_t cp = n == 0 ? c : c & (0x3f >> n);
+    for (std::size_t k = 1; k <= n; ++k) {
+      if ((byte(i + k) & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (byte(i + k) & 0x3f);
+    }
+    static constexpr std::uint32_t min_for[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_for[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+template <class Codec = msgpack_codec>
+class basic_router {
+ public:
+  explicit basic_router(logger log = {}, Codec codec = {}) : log_(std::move(log)), codec_(std::move(codec)) {}
+
+  /// Serves `Service` with `impl` (moved into the router). Returns *this.
+  template <class Service, class Impl>
+  basic_router& add(Impl impl) {
+    return add<Service>(std::make_shared<Impl>(std::move(impl)));
+  }
+
+  /// Serves `Service` with a shared implementation object.
+  template <class Service, class Impl>
+  basic_router& add(std::shared_ptr<Impl> impl) {
+    if (!impl) throw std::invalid_argument("occams_rpc: router::add needs an implementation object");
+    auto [it, fresh] = services_.try_emplace(std::string(Service::name));
+    if (!fresh) throw std::invalid_argument("occams_rpc: service " + std::string(Service::name) + " added twice");
+    it->second.impl = impl;
+    add_methods<Impl>(it->second, impl.get(), typename Service::methods{});
+    return *this;
+  }
+
+  /// The dispatch: routes one request.
+  void operator()(server_request req) const {
+    if (!req.has_string_action()) return req.respond_error(errc::decode);
+    std::string_view act = req.action();
+    auto dot = act.rfind('.');
+    if (dot == std::string_view::npos || dot == 0 || dot + 1 == act.size()) return req.respond_error(errc::decode);
+    auto svc = services_.find(act.substr(0, dot));
+    if (svc == services_.end())
+      return req.respond_error(detail::is_valid_utf8(act) ? errc::service_not_found : errc::decode);
+    auto m = svc->second.methods.find(act.substr(dot + 1));
+    if (m == svc->second.methods.end())
+      return req.respond_error(detail::is_valid_utf8(act) ? errc::method_not_found : errc::decode);
+    m->second.invoke(*this, m->second.impl, std::move(req));
+  }
+
+  const logger& get_logger() const noexcept { return log_; }
+
+ private:
+  struct method_entry {
+    void (*invoke)(const basic_router&, void* impl, server_request&&) = nullptr;
+    void* impl = nullptr;
+  };
+  struct service_entry {
+    std::shared_ptr<void> impl;
+    detail::string_map<method_entry> methods;
+  };
+
+  template <class Impl, class... M>
+  void add_methods(service_entry& s, Impl* impl, method_list<M...>) {
+    (add_method<M, Impl>(s, impl), ...);
+  }
+
+  template <class M, class Impl>
+  void add_method(service_entry& s, Impl* impl) {
+    using impl_of = detail::implementation_of<M, Impl, typename M::args_tuple>;
+    static_assert(impl_of::exists,
+                  "occams_rpc: the implementation has no member function for a method of the service: "
+                  "it must have the method's name and take the method's argument types (the method is "
+                  "the M in the instantiation below)");
+    if constexpr (impl_of::exists) {
+      using ret = typename impl_of::return_type;
+      static_assert(detail::valid_return<M, typename detail::awaitable_traits<ret>::value_type>,
+                    "occams_rpc: an implementation must return the method's value type (or void for a "
+                    "void method), api::result<value, error type>, or asio::awaitable of one of these");
+      s.methods[std::string(M::name)] = method_entry{&invoke<M, Impl>, impl};
+    }
+  }
+
+  template <class M, class Impl>
+  static void invoke(const basic_router& self, void* p, server_request&& req) {
+    auto& impl = *static_cast<Impl*>(p);
+    typename M::args_tuple args;
+    if (self.codec_.decode_args(req.msg(), args)) return req.respond_error(errc::decode);
+    using ret = typename detail::implementation_of<M, Impl, typename M::args_tuple>::return_type;
+    if constexpr (detail::awaitable_traits<ret>::is_awaitable) {
+      auto ex = req.get_executor();
+      asio::co_spawn(ex, run_coroutine<M>(self, impl, std::move(args), std::move(req)), asio::detached);
+    } else {
+      try {
+        if constexpr (std::is_void_v<ret>) {
+          std::apply([&](auto&... a) { M::invoke(impl, std::move(a)...); }, args);
+          self.respond_value(req, unit{});
+        } else {
+          self.template respond<M>(req, std::apply([&](auto&... a) { return M::invoke(impl, std::move(a)...); }, args));
+        }
+      } catch (...) {
+        self.log_escaped(M::action);
+      }
+      if (req) req.respond_error(errc::internal);
+    }
+  }
+
+  // The router outlives the coroutine: the server owns it, and each connection (kept alive by
+  // the request this coroutine holds until it answers) shares that ownership.
+  template <class M, class Impl>
+  static asio::awaitable<void> run_coroutine(const basic_router& self, Impl& impl, typename M::args_tuple args,
+                                             server_request req) {
+    try {
+      auto call = [&](auto&... a) { return M::invoke(impl, std::move(a)...); };
+      using ret = typename detail::awaitable_traits<decltype(std::apply(call, args))>::value_type;
+      if constexpr (std::is_void_v<ret>) {
+        co_await std::apply(call, args);
+        self.respond_value(req, unit{});
+      } else {
+        self.template respond<M>(req, co_await std::apply(call, args));
+      }
+    } catch (...) {
+      self.log_escaped(M::action);
+    }
+    if (req) req.respond_error(errc::internal);
+  }
+
+  /// Logs the exception being handled (one that escaped an implementation).
+  void log_escaped(std::string_view action) const noexcept {
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      log_.warn("{} threw: {}", action, e.what());
+    } catch (...) {
+      log_.warn("{} threw a non-standard exception", action);
+    }
+  }
+
+  template <class M, class V>
+  void respond(server_request& req, V&& v) const {
+    if constexpr (std::is_same_v<std::decay_t<V>, typename M::result_type>) {
+      if (v.has_value()) respond_value(req, *v);
+      else if (v.has_error()) respond_user_error<typename M::error_type>(req, v.error());
+      else respond_framework_error(req, v.framework_error());
+    } else {
+      respond_value(req, static_cast<const typename M::value_type&>(v));
+    }
+  }
+
+  template <class T>
+  void respond_value(server_request& req, const T& v) const {
+    req.respond_with([&](byte_buffer& out) { return codec_.encode(v, out); });
+  }
+
+  template <class E>
+  void respond_user_error(server_request& req, const E& e) const {
+    using EC = error_codec<E>;
+    if constexpr (EC::kind == error_kind::code) {
+      req.respond_error_code(EC::to_code(e));
+    } else if constexpr (EC::kind == error_kind::string) {
+      req.respond_error_string(EC::to_string(e));
+    } else {
+      byte_buffer encoded;
+      if (codec_.encode(e, encoded)) return req.respond_error(errc::encode);
+      req.respond_error_string(encoded.view());
+    }
+  }
+
+  static void respond_framework_error(server_request& req, std::error_code ec) {
+    if (ec.category() == remote_category()) return req.respond_error_code(static_cast<std::uint32_t>(ec.value()));
+    req.respond_error(to_wire_error(ec));
+  }
+
+  logger log_;
+  Codec codec_;
+  detail::string_map<service_entry> services_;
+};
+
+using router = basic_router<>;
+
+}  // namespace occams_rpc::api

@@ -1,0 +1,183 @@
+// The client side of a typed service: `co_await stub.add(1, 2)`.
+//
+// A stub is a thin, copyable view of a channel (a client_stream now; the pools later): each
+// method encodes its arguments with the codec, makes the call with the action
+// "Service.method", and decodes the answer into an api::result holding the value, the
+// method's own error, or a framework error.
+//
+// A method returns a deferred operation, so that every Asio completion token works:
+//   auto r = co_await cal.add(1, 2);                        // in a coroutine
+//   auto f = cal.add(1, 2)(asio::use_future);               // from plain code: f.get()
+//   cal.add(1, 2)([](api::result<std::int64_t> r) { ... }); // a callback
+// The arguments are encoded at once (they may be temporaries); nothing is sent until the
+// operation is launched.
+#pragma once
+
+#include <occams_rpc/api/error_codec.hpp>
+#include <occams_rpc/api/method.hpp>
+#include <occams_rpc/api/result.hpp>
+#include <occams_rpc/codec/msgpack_codec.hpp>
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/client_stream.hpp>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/post.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace occams_rpc::api {
+
+namespace asio = boost::asio;
+
+/// Something a stub can call through: client_stream (and, later, client_pool, failover_pool).
+template <class C>
+concept channel = requires(C& c, proto::action a, std::span<const char> s, call_response r) {
+  c.async_call(a, s, s, std::move(r), [](std::error_code, call_response) {});
+  { c.get_executor() } -> std::convertible_to<asio::any_io_executor>;
+};
+
+namespace detail {
+
+/// Turns a channel's (error, response) into the method's result.
+template <class M, class Codec>
+typename M::result_type decode_result(const Codec& codec, std::error_code ec, call_response& r) {
+  using R = typename M::result_type;
+  using T = typename M::value_type;
+  using E = typename M::error_type;
+  if (!ec) {
+    T value{};
+    if (!r.msg.empty())  // an empty msg means the default value (PROTOCOL.md)
+      if (auto dec = codec.decode(r.msg.span(), value)) return R(dec);
+    return R(std::move(value));
+  }
+  if constexpr (!std::is_same_v<E, no_error>) {
+    using EC = error_codec<E>;
+    if constexpr (EC::kind == error_kind::code) {
+      if (ec.category() == remote_category()) return R(fail(EC::from_code(static_cast<std::uint32_t>(ec.value()))));
+    } else if (ec == errc::remote_error) {
+      if constexpr (EC::kind == error_kind::string) {
+        return R(fail(EC::from_string(r.msg.view())));
+      } else {
+        E e{};
+        if (codec.decode(r.msg.span(), e)) return R(errc::decode);
+        return R(fail(std::move(e)));
+      }
+    }
+  }
+  return R(ec);
+}
+
+/// The channel's completion handler for a typed call: decodes, then completes the user's
+/// handler, whose executor, allocator and cancellation slot it carries (see associator below).
+template <class M, class Codec, class Handler>
+struct typed_completion {
+  Handler handler;
+  Codec codec;
+  void operator()(std::error_code ec, call_response r) { std::move(handler)(decode_result<M>(codec, ec, r)); }
+};
+
+/// An argument as the codec should see it: unchanged when it already has the parameter's
+/// type, a string_view for a string parameter given text (no copy), else converted.
+template <class P, class A>
+decltype(auto) as_param(A&& a) {
+  if constexpr (std::is_same_v<std::remove_cvref_t<A>, P>) return static_cast<const P&>(a);
+  else if constexpr (std::is_same_v<P, std::string> && std::is_convertible_v<A&&, std::string_view>)
+    return std::string_view(std::forward<A>(a));
+  else return P(std::forward<A>(a));
+}
+
+template <class Args, class... A>
+struct args_match : std::false_type {};
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+struct args_match<std::tuple<P...>, A...> : std::bool_constant<(std::is_constructible_v<P, A&&> && ...)> {};
+
+}  // namespace detail
+
+template <class Channel, class Codec = msgpack_codec>
+class stub_base {
+  static_assert(channel<Channel>, "occams_rpc: a stub's channel must have async_call(action, msg, blob, call_response, token) and get_executor(), like client_stream");
+
+ public:
+  using channel_type = Channel;
+
+  /// The channel must outlive the stub and the calls made through it.
+  explicit stub_base(Channel& ch, Codec codec = {}) : channel_(&ch), codec_(std::move(codec)) {}
+
+  Channel& channel() const noexcept { return *channel_; }
+
+  /// Calls method M (a type from the service, e.g. CalService::add) with `args`.
+  /// Completion signature: void(M::result_type).
+  template <class M, class... A>
+  auto call(A&&... args) const {
+    static_assert(sizeof...(A) == M::arity, "occams_rpc: wrong number of arguments for this method");
+    static_assert(detail::args_match<typename M::args_tuple, A...>::value,
+                  "occams_rpc: an argument does not convert to the method's parameter type");
+    call_response buffers;
+    std::error_code ec = encode<M>(buffers, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
+    return asio::async_initiate<const asio::deferred_t&, void(typename M::result_type)>(
+        initiate<M>{channel_, codec_}, asio::deferred, std::move(buffers), ec);
+  }
+
+ private:
+  template <class M, std::size_t... I, class... A>
+  std::error_code encode(call_response& into, std::index_sequence<I...>, A&&... args) const {
+    using params = typename M::args_tuple;
+    return codec_.encode_args(into.msg, detail::as_param<std::tuple_element_t<I, params>>(std::forward<A>(args))...);
+  }
+
+  template <class M>
+  struct initiate {
+    Channel* channel;
+    Codec codec;
+
+    template <class Handler>
+    void operator()(Handler&& handler, call_response buffers, std::error_code encode_error) const {
+      using R = typename M::result_type;
+      if (encode_error) {
+        auto ex = asio::get_associated_executor(handler, channel->get_executor());
+        asio::post(ex, [h = std::forward<Handler>(handler), encode_error]() mutable { std::move(h)(R(encode_error)); });
+        return;
+      }
+      // The request msg is encoded in the response buffers: it is copied into the write batch
+      // before any answer can reuse them, and they move with the call (same heap pointer).
+      auto msg = buffers.msg.span();
+      channel->async_call(proto::action(M::action), msg, {}, std::move(buffers),
+                          detail::typed_completion<M, Codec, std::decay_t<Handler>>{std::forward<Handler>(handler), codec});
+    }
+  };
+
+  Channel* channel_;
+  Codec codec_;
+};
+
+/// The stub of `Service` over `Channel`: `api::stub<CalService> cal(stream);`.
+template <class Service, class Channel = client_stream, class Codec = msgpack_codec>
+using stub = typename Service::template stub<Channel, Codec>;
+
+}  // namespace occams_rpc::api
+
+// The typed completion is the user's handler as far as Asio is concerned.
+template <template <class, class> class Associator, class M, class Codec, class Handler, class Default>
+struct boost::asio::associator<Associator, occams_rpc::api::detail::typed_completion<M, Codec, Handler>, Default>
+    : Associator<Handler, Default> {
+  static typename Associator<Handler, Default>::type get(
+      const occams_rpc::api::detail::typed_completion<M, Codec, Handler>& h) noexcept {
+    return Associator<Handler, Default>::get(h.handler);
+  }
+  static auto get(const occams_rpc::api::detail::typed_completion<M, Codec, Handler>& h, const Default& d) noexcept
+      -> decltype(Associator<Handler, Default>::get(h.handler, d)) {
+    return Associator<Handler, Default>::get(h.handler, d);
+  }
+};
