@@ -1,0 +1,139 @@
+// The measured window shared by every client: warm-up, measure (count and time only the
+// responses that arrive inside the window, read CPU at both ends), stop issuing, drain for at
+// most 2 s. One io_context thread runs everything, so there are no locks.
+#pragma once
+
+#include "bench_options.hpp"
+#include "bench_report.hpp"
+#include "cpu_usage.hpp"
+#include "latency_histogram.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace bench {
+
+namespace asio = boost::asio;
+using bench_clock = std::chrono::steady_clock;
+
+class measurement {
+ public:
+  static constexpr auto max_drain = std::chrono::seconds(2);
+
+  explicit measurement(const options& o) : opt_(o) {}
+
+  /// Whether loops should send another request.
+  bool issuing() const noexcept { return phase_ == phase::warmup || phase_ == phase::measuring; }
+
+  /// One request sent / one response (or failure) received: the drain waits for zero.
+  void sent() noexcept { ++outstanding_; }
+  void received() noexcept { --outstanding_; }
+  std::uint64_t outstanding() const noexcept { return outstanding_; }
+
+  /// A response that came back intact at `now` for a request sent at `start`.
+  void record(bench_clock::time_point start, bench_clock::time_point now) noexcept {
+    if (phase_ != phase::measuring) return;
+    ++requests_;
+    latency_.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - start).count()));
+  }
+
+  /// A protocol or echo error: the run stops early and fails. Only the first reason is kept.
+  void fail(std::string why) {
+    if (error_.empty()) {
+      error_ = std::move(why);
+      fmt::print(stderr, "error: {}\n", error_);
+    }
+    if (issuing()) phase_ = phase::draining;
+    if (timer_) timer_->cancel();
+  }
+  bool failed() const noexcept { return !error_.empty(); }
+  /// True once the drain is over: errors seen after that (connections cut) are expected.
+  bool finished() const noexcept { return phase_ == phase::done; }
+
+  /// Runs the window once the loops are going; returns whether everything in flight came
+  /// back within the drain time. The caller then closes its connections.
+  asio::awaitable<bool> run() {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer_ = &timer;
+    auto wait = [&](bench_clock::duration d) {
+      timer.expires_after(d);
+      return timer.async_wait(asio::as_tuple(asio::deferred));
+    };
+    auto seconds = [](double s) { return std::chrono::duration_cast<bench_clock::duration>(std::chrono::duration<double>(s)); };
+
+    if (!failed()) co_await wait(seconds(opt_.warmup));
+    if (!failed()) {
+      phase_ = phase::measuring;
+      begin_ = snapshot();
+      co_await wait(seconds(opt_.duration));
+      if (!failed()) {
+        end_ = snapshot();
+        phase_ = phase::draining;
+      }
+    }
+    // Drain: poll, since responses complete in many places. After a failure, do not wait.
+    auto deadline = bench_clock::now() + max_drain;
+    while (outstanding_ > 0 && !failed() && bench_clock::now() < deadline) co_await wait(std::chrono::milliseconds(1));
+    phase_ = phase::done;
+    timer_ = nullptr;
+    if (outstanding_ > 0 && !failed()) fmt::print(stderr, "warning: {} requests still in flight after the 2 s drain\n", outstanding_);
+    co_return outstanding_ == 0;
+  }
+
+  /// The client's exit status; on success prints the JSON line (and a summary on a terminal).
+  int conclude(std::string system) const {
+    if (failed()) return exit_failed;
+    auto r = make_report(std::move(system));
+    print_json(r);
+    print_summary_if_terminal(r);
+    return exit_ok;
+  }
+
+  report make_report(std::string system) const {
+    report r;
+    r.system = std::move(system);
+    r.workload = workload_name(opt_);
+    r.connections = opt_.connections;
+    r.inflight = opt_.inflight;
+    r.payload = opt_.payload;
+    r.seconds = std::chrono::duration<double>(end_.at - begin_.at).count();
+    r.requests = requests_;
+    r.latency = &latency_;
+    r.client_cpu_s = end_.client_cpu - begin_.client_cpu;
+    if (begin_.server_cpu && end_.server_cpu) r.server_cpu_s = *end_.server_cpu - *begin_.server_cpu;
+    return r;
+  }
+
+ private:
+  enum class phase { warmup, measuring, draining, done };
+  struct sample {
+    bench_clock::time_point at{};
+    double client_cpu = 0;
+    std::optional<double> server_cpu;
+  };
+  sample snapshot() const {
+    return {bench_clock::now(), self_cpu_seconds(), opt_.server_pid ? process_cpu_seconds(opt_.server_pid) : std::nullopt};
+  }
+
+  const options& opt_;
+  phase phase_ = phase::warmup;
+  std::uint64_t outstanding_ = 0;
+  std::uint64_t requests_ = 0;
+  latency_histogram latency_;
+  sample begin_, end_;
+  std::string error_;
+  asio::steady_timer* timer_ = nullptr;
+};
+
+}  // namespace bench

@@ -1,0 +1,182 @@
+// occams_bench: the project's benchmark tool (see BENCHMARK.md and benchmarks/README.md).
+//
+//   occams_bench server --port P [--host H] [--threads T] [--lifetime S] [--unix PATH]
+//   occams_bench client --port P --connections N --inflight W --payload B --duration S
+//                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
+//                       [--unix PATH] [--api]
+//
+// The server echoes numeric action 1 (msg and blob), answers other actions
+// rpc_method_notfound; the library answers pings. The client keeps exactly W calls in flight
+// on each of N connections and prints one JSON line.
+
+#include "bench_main.hpp"
+#include "echo_payload.hpp"
+#include "measurement.hpp"
+#include "server_lifetime.hpp"
+
+#include <occams_rpc.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <deque>
+#include <span>
+#include <string>
+#include <tuple>
+
+namespace asio = boost::asio;
+using namespace occams_rpc;
+using bench::bench_clock;
+
+namespace {
+
+constexpr auto tok = asio::as_tuple(asio::deferred);
+constexpr std::uint32_t echo_action = 1;
+
+// --- server ---------------------------------------------------------------------------
+
+/// Cheap, so it runs inline in the connection's reader. The API layer's `Bench.echo` will be
+/// served here once include/occams_rpc/api exists.
+struct echo_dispatch {
+  void operator()(server_request req) const {
+    if (!req.has_string_action() && req.numeric_action() == echo_action) req.respond(req.msg(), req.blob());
+    else req.respond_error(errc::method_not_found);
+  }
+};
+
+int run_server(const bench::options& opt) {
+  if (opt.api) fmt::print(stderr, "occams_bench: the API layer is not built yet: serving the stream layer only\n");
+  asio::io_context io(1);
+  // A short close wait: at the end of a run nothing should still be in flight.
+  server_config cfg{.close_wait = std::chrono::seconds(2)};
+  server srv(io.get_executor(), echo_dispatch{}, cfg, logger::to_stderr(log_level::warn));
+  if (opt.has_tcp()) fmt::print("listening on {}\n", srv.listen(address::tcp(opt.host, *opt.port)).to_string());
+  if (opt.has_unix()) fmt::print("listening on {}\n", srv.listen(address::unix_socket(opt.unix_path)).to_string());
+  std::fflush(stdout);
+
+  bench::server_lifetime lifetime(io, opt.lifetime, [&] {
+    srv.async_shutdown([&](std::error_code) { io.stop(); });
+  });
+  io.run();
+  return bench::exit_ok;
+}
+
+// --- client ---------------------------------------------------------------------------
+
+// How to make one call. A Call has
+//   auto start(std::span<const char> payload);     // an operation for co_await (deferred)
+//   bool finish(Outcome&, echo_payload&, std::string& why);  // checks what came back
+// and the request loop below is the same for every layer. API mode adds one Call type.
+
+/// One call of numeric action 1 on the stream layer, the payload as its blob. The response
+/// buffers go back into the next call, so steady-state calls allocate nothing.
+struct stream_echo_call {
+  client_stream* client;
+  call_response buffers;
+
+  auto start(std::span<const char> payload) {
+    return client->async_call(echo_action, {}, payload, std::move(buffers), tok);
+  }
+  bool finish(std::tuple<std::error_code, call_response>& outcome, bench::echo_payload& payload, std::string& why) {
+    auto& [ec, resp] = outcome;
+    if (ec) {
+      why = fmt::format("call failed: {}", ec.message());
+      return false;
+    }
+    bool ok = resp.msg.empty() ? payload.check(resp.blob.span(), why)
+                               : (why = fmt::format("echo carries a {}-byte msg, expected none", resp.msg.size()), false);
+    buffers = std::move(resp);
+    return ok;
+  }
+};
+
+struct client_run {
+  bench::measurement m;
+  bench::echo_payload payload;
+  std::uint64_t live_loops = 0;
+  explicit client_run(const bench::options& o) : m(o), payload(o.payload) {}
+};
+
+/// One of the W loops of a connection: call, check, record, until the window ends.
+template <class Call>
+asio::awaitable<void> request_loop(client_run& run, Call call) {
+  ++run.live_loops;
+  auto start = bench_clock::now();
+  while (run.m.issuing()) {
+    run.m.sent();
+    auto outcome = co_await call.start(run.payload.bytes());
+    run.m.received();
+    std::string why;
+    if (!call.finish(outcome, run.payload, why)) {
+      if (!run.m.finished()) run.m.fail(why);  // after the drain, connections are cut on purpose
+      break;
+    }
+    auto now = bench_clock::now();  // also the next call's start: one clock read per call
+    run.m.record(start, now);
+    start = now;
+  }
+  --run.live_loops;
+}
+
+asio::awaitable<int> run_stream_client(const bench::options& opt) {
+  auto ex = co_await asio::this_coro::executor;
+  address to = opt.has_unix() ? address::unix_socket(opt.unix_path) : address::tcp(opt.host, *opt.port);
+  client_config cfg{.window = opt.inflight};
+
+  std::deque<client_stream> clients;  // stable addresses for the loops
+  for (std::uint32_t i = 0; i < opt.connections; ++i) {
+    auto [ec, c] = co_await client_stream::async_connect(ex, to, cfg, logger::to_stderr(log_level::warn), tok);
+    if (ec) {
+      fmt::print(stderr, "occams_bench: cannot connect to {}: {}\n", to.to_string(), ec.message());
+      co_return bench::exit_failed;
+    }
+    auto [pec] = co_await c.async_ping(tok);
+    if (pec) {
+      fmt::print(stderr, "occams_bench: ping failed: {}\n", pec.message());
+      co_return bench::exit_failed;
+    }
+    clients.push_back(std::move(c));
+  }
+
+  client_run run(opt);
+  for (auto& c : clients)
+    for (std::uint32_t w = 0; w < opt.inflight; ++w)
+      asio::co_spawn(ex, request_loop(run, stream_echo_call{&c, {}}), asio::detached);
+
+  bool drained = co_await run.m.run();
+  asio::steady_timer timer(ex);
+  if (!drained)
+    for (auto& c : clients) c.abort();  // fails what is left; the loops then end
+  while (run.live_loops > 0) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(tok);
+  }
+  for (auto& c : clients) co_await c.async_close(tok);
+
+  co_return run.m.conclude("occams");
+}
+
+int run_client(const bench::options& opt) {
+  asio::io_context io(1);
+  int status = bench::exit_failed;
+  asio::co_spawn(io, run_stream_client(opt), [&](std::exception_ptr e, int s) {
+    if (e) std::rethrow_exception(e);
+    status = s;
+  });
+  io.run();
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bench::bench_main(argc, argv, "occams_bench", "the typed API layer is not built yet (include/occams_rpc/api)",
+                           run_server, run_client);
+}

@@ -1,0 +1,73 @@
+// raw_bench: the ceiling for occams_bench. The same flags and JSON line ("system":"raw"),
+// over a hand-written pipelined echo with the PROTOCOL.md frame headers: no codec, no
+// library connection classes, plain Asio callbacks on one thread.
+
+#include "bench_main.hpp"
+#include "echo_payload.hpp"
+#include "measurement.hpp"
+#include "raw_client.hpp"
+#include "raw_server.hpp"
+#include "raw_socket.hpp"
+#include "server_lifetime.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace asio = boost::asio;
+
+namespace {
+
+int run_server(const bench::options& opt) {
+  asio::io_context io(1);
+  bench::raw_server srv;
+  std::optional<bench::raw_acceptor> tcp, local;
+  if (opt.has_tcp()) {
+    tcp.emplace(bench::raw_listen_tcp(io, opt));
+    srv.accept_on(*tcp, true);
+    fmt::print("listening on {}:{}\n", opt.host, *opt.port);
+  }
+  if (opt.has_unix()) {
+    local.emplace(bench::raw_listen_unix(io, opt));
+    srv.accept_on(*local, false);
+    fmt::print("listening on unix:{}\n", opt.unix_path);
+  }
+  std::fflush(stdout);
+  bench::server_lifetime lifetime(io, opt.lifetime, [&] {
+    if (tcp) tcp->close();
+    if (local) local->close();
+    srv.close_all();
+    io.stop();
+  });
+  io.run();
+  return bench::exit_ok;
+}
+
+int run_client(const bench::options& opt) {
+  asio::io_context io(1);
+  bench::measurement m(opt);
+  bench::echo_payload payload(opt.payload);
+  std::vector<std::unique_ptr<bench::raw_client_connection>> conns;  // outlive io.run()
+  for (std::uint32_t i = 0; i < opt.connections; ++i)
+    conns.push_back(std::make_unique<bench::raw_client_connection>(bench::raw_connect(io, opt), opt.inflight, m, payload));
+  for (auto& c : conns) c->begin();
+
+  asio::co_spawn(io, m.run(), [&](std::exception_ptr e, bool) {
+    for (auto& c : conns) c->close();  // the loops end with the pending reads
+    if (e) std::rethrow_exception(e);
+  });
+  io.run();
+  return m.conclude("raw");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bench::bench_main(argc, argv, "raw_bench", "the raw baseline has no API layer", run_server, run_client);
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Runs the BENCHMARK.md workloads W1-W4 against the raw ceiling (raw_bench) and the stream
+# layer (occams_bench; the API layer too once `occams_bench client --api` works), each pair
+# twice, server pinned to CPU 0 and client to CPU 1, and prints a table of medians.
+#
+#   benchmarks/run.sh [--duration S] [--warmup S] [--quick]
+#
+# --duration S: measured seconds per run (5); --warmup S: warm-up seconds (0.5);
+# --quick: duration 1, warm-up 0.2. BUILD_JOBS (default 1) is passed to the build as -j.
+# The JSON lines go to build/release/bench-results/<time>.jsonl. Every process this script
+# starts is waited for, and only the server PIDs it started are ever killed.
+set -u
+
+duration=5
+warmup=0.5
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+    --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
+    --quick) duration=1; warmup=0.2; shift ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+echo "run.sh: building the release preset" >&2
+cmake --preset release >/dev/null || exit 1
+cmake --build --preset release --target occams_bench raw_bench -j "${BUILD_JOBS:-1}" >/dev/null || exit 1
+bin=$root/build/release/benchmarks
+
+out_dir=$root/build/release/bench-results
+mkdir -p "$out_dir" || exit 1
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+results=$out_dir/$stamp.jsonl   # the JSON lines as the clients printed them
+labels=$out_dir/$stamp.tsv      # system label <TAB> JSON line, for the table
+: >"$results"
+: >"$labels"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/occams-bench.XXXXXX") || exit 1
+
+server_pid=
+stop_server() {
+  [[ -n $server_pid ]] || return 0
+  kill -TERM "$server_pid" 2>/dev/null
+  # tail --pid ends when the server does; a server still there after 5 s is killed.
+  timeout 5 tail --pid="$server_pid" -f /dev/null ||
+    { echo "run.sh: server $server_pid ignored SIGTERM; killing it" >&2; kill -KILL "$server_pid" 2>/dev/null; }
+  wait "$server_pid" 2>/dev/null
+  server_pid=
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+pin_server=()
+pin_client=()
+if [[ $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
+  pin_server=(taskset -c 0)
+  pin_client=(taskset -c 1)
+else
+  echo "run.sh: fewer than 2 CPUs (or no taskset): not pinning" >&2
+fi
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The systems: label, binary, extra client flags.
+systems=("raw|$bin/raw_bench|" "stream|$bin/occams_bench|")
+"$bin/occams_bench" client --api --port 1 --connections 1 --inflight 1 --payload 1 --duration 0.1 --warmup 0 \
+  >/dev/null 2>"$tmp/api_probe.err"
+if [[ $? -eq 2 ]]; then
+  echo "run.sh: skipping the API layer: $(head -n 1 "$tmp/api_probe.err")" >&2
+else
+  systems+=("api|$bin/occams_bench|--api")
+fi
+
+workloads=("W1 1 128 64" "W2 8 32 64" "W3 1 8 262144" "W4 1 1 64")
+lifetime=$(python3 -c "print(int($duration + $warmup + 60))")
+failures=0
+
+# One server/client pair; appends the client's JSON line to the results.
+run_pair() {
+  local label=$1 exe=$2 extra=$3 name=$4 conns=$5 inflight=$6 payload=$7 rep=$8
+  local port
+  port=$(free_port) || return 1
+  "${pin_server[@]}" "$exe" server --port "$port" --lifetime "$lifetime" >"$tmp/server.out" 2>"$tmp/server.err" &
+  server_pid=$!
+  # A pinned process may wait long for its CPU on a busy machine: allow 30 s to start.
+  for _ in $(seq 600); do
+    grep -q "listening on" "$tmp/server.out" 2>/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if ! grep -q "listening on" "$tmp/server.out"; then
+    echo "run.sh: $label server did not start: $(cat "$tmp/server.err")" >&2
+    stop_server
+    return 1
+  fi
+  # shellcheck disable=SC2086 # $extra is empty or one flag
+  "${pin_client[@]}" "$exe" client --port "$port" --connections "$conns" --inflight "$inflight" \
+    --payload "$payload" --duration "$duration" --warmup "$warmup" --workload "$name" \
+    --server-pid "$server_pid" $extra >"$tmp/client.out" 2>"$tmp/client.err"
+  local rc=$?
+  stop_server
+  if [[ $rc -ne 0 ]]; then
+    echo "run.sh: $name $label run $rep failed (exit $rc): $(tail -n 3 "$tmp/client.err")" >&2
+    return 1
+  fi
+  local line
+  line=$(head -n 1 "$tmp/client.out")
+  echo "$line" >>"$results"
+  printf '%s\t%s\n' "$label" "$line" >>"$labels"
+  echo "run.sh: $name $label run $rep: $line" >&2
+}
+
+for w in "${workloads[@]}"; do
+  read -r name conns inflight payload <<<"$w"
+  for s in "${systems[@]}"; do
+    IFS='|' read -r label exe extra <<<"$s"
+    for rep in 1 2; do
+      run_pair "$label" "$exe" "$extra" "$name" "$conns" "$inflight" "$payload" "$rep" || failures=$((failures + 1))
+    done
+  done
+done
+
+echo
+echo "duration ${duration} s, warm-up ${warmup} s, 2 runs per cell (medians); $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC')"
+python3 "$root/benchmarks/table.py" "$labels"
+echo "JSON lines: $results"
+[[ $failures -eq 0 ]] || { echo "run.sh: $failures runs failed" >&2; exit 1; }
