@@ -117,8 +117,8 @@ class basic_router {
   template <class Service, class Impl>
   basic_router& add(std::shared_ptr<Impl> impl) {
     if (!impl) throw std::invalid_argument("occams_rpc: router::add needs an implementation object");
-    auto [it, fresh] = services_.try_emplace(std::string(Service::name));
-    if (!fresh) throw std::invalid_argument("occams_rpc: service " + std::string(Service::name) + " added twice");
+    auto [it, fresh] = services_.try_emplace(std::string(Service::service_name));
+    if (!fresh) throw std::invalid_argument("occams_rpc: service " + std::string(Service::service_name) + " added twice");
     it->second.impl = impl;
     add_methods<Impl>(it->second, impl.get(), typename Service::methods{});
     return *this;
@@ -168,7 +168,7 @@ class basic_router {
       static_assert(detail::valid_return<M, typename detail::awaitable_traits<ret>::value_type>,
                     "occams_rpc: an implementation must return the method's value type (or void for a "
                     "void method), api::result<value, error type>, or asio::awaitable of one of these");
-      s.methods[std::string(M::name)] = method_entry{&invoke<M, Impl>, impl};
+      s.methods[std::string(M::method_name)] = method_entry{&invoke<M, Impl>, impl};
     }
   }
 

@@ -7,12 +7,15 @@
 //       (div, std::int64_t(std::int64_t, std::int64_t), std::string));  // error type: string
 //
 // defines `struct CalService` with:
-// - `CalService::name` ("CalService") and, per method, a type `CalService::add` (an
-//   api::method) with `action` "CalService.add", as the Rust `#[service]` macro names them;
+// - `CalService::service_name` ("CalService") and, per method, a type `CalService::add` (an
+//   api::method) with `method_name` "add" and `action` "CalService.add", as the Rust
+//   `#[service]` macro names them;
 // - `CalService::methods`, the list of those types;
 // - `CalService::stub<Channel>`, whose member `add(a, b)` makes the call (see api/stub.hpp).
 // Each entry is (name, signature) or (name, signature, error type). Types with commas in
 // their template arguments are fine in the signature; use an alias for an error type with one.
+// Reserved, so not usable as method names: service_name, methods, stub, method_name, action,
+// invoke.
 #pragma once
 
 #include <occams_rpc/api/method.hpp>
@@ -41,7 +44,7 @@
 #define OCCAMS_RPC_DETAIL_METHOD(service, entry) OCCAMS_RPC_PP_CALL(OCCAMS_RPC_DETAIL_METHOD_, service, OCCAMS_RPC_PP_UNPAREN entry)
 #define OCCAMS_RPC_DETAIL_METHOD_(service, method_id, ...)                                     \
   struct method_id : ::occams_rpc::api::method<__VA_ARGS__> {                                  \
-    static constexpr std::string_view name = #method_id;                                       \
+    static constexpr std::string_view method_name = #method_id;                                \
     static constexpr std::string_view action = #service "." #method_id;                        \
     /* Calls the implementation's member function of the same name. */                        \
     template <class Impl, class... A>                                                          \
@@ -63,7 +66,7 @@
 /// Defines `struct service` from its methods: see the top of this header.
 #define OCCAMS_RPC_SERVICE(service, ...)                                                       \
   struct service {                                                                             \
-    static constexpr std::string_view name = #service;                                         \
+    static constexpr std::string_view service_name = #service;                                 \
     OCCAMS_RPC_PP_FOR_EACH(OCCAMS_RPC_DETAIL_METHOD, service, __VA_ARGS__)                     \
     using methods = typename ::occams_rpc::api::detail::drop_void<::occams_rpc::api::method_list< \
         void OCCAMS_RPC_PP_FOR_EACH(OCCAMS_RPC_DETAIL_LIST_ITEM, service, __VA_ARGS__)>>::type; \
