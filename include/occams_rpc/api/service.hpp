@@ -59,7 +59,7 @@
 #define OCCAMS_RPC_DETAIL_STUB_METHOD(service, entry) OCCAMS_RPC_PP_CALL(OCCAMS_RPC_DETAIL_STUB_METHOD_, service, OCCAMS_RPC_PP_UNPAREN entry)
 #define OCCAMS_RPC_DETAIL_STUB_METHOD_(service, method_id, ...)                                \
   template <class... A>                                                                        \
-  auto method_id(A&&... a) {                                                                   \
+  auto method_id(A&&... a) const {                                                             \
     return this->template call<service::method_id>(std::forward<A>(a)...);                    \
   }
 

@@ -35,6 +35,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace occams_rpc::api {
 
@@ -78,13 +79,50 @@ typename M::result_type decode_result(const Codec& codec, std::error_code ec, ca
   return R(ec);
 }
 
+/// Request/response buffers recycled by this thread's typed calls: a call takes one, its
+/// completion gives it back, so steady-state calls allocate nothing for them. Bounded in count
+/// and in the size of what it keeps.
+class call_buffer_pool {
+ public:
+  static call_response take() {
+    auto& p = pool();
+    if (p.empty()) return {};
+    call_response r = std::move(p.back());
+    p.pop_back();
+    return r;
+  }
+  static void give(call_response&& r) {
+    auto& p = pool();
+    if (p.size() >= max_pooled || r.msg.capacity() > max_capacity || r.blob.capacity() > max_capacity) return;
+    r.msg.clear();
+    r.blob.clear();
+    p.push_back(std::move(r));
+  }
+
+ private:
+  static constexpr std::size_t max_pooled = 256;
+  static constexpr std::size_t max_capacity = 64 * 1024;
+  static std::vector<call_response>& pool() {
+    thread_local std::vector<call_response> p = [] {
+      std::vector<call_response> v;
+      v.reserve(max_pooled);
+      return v;
+    }();
+    return p;
+  }
+};
+
 /// The channel's completion handler for a typed call: decodes, then completes the user's
 /// handler, whose executor, allocator and cancellation slot it carries (see associator below).
 template <class M, class Codec, class Handler>
 struct typed_completion {
   Handler handler;
   Codec codec;
-  void operator()(std::error_code ec, call_response r) { std::move(handler)(decode_result<M>(codec, ec, r)); }
+  void operator()(std::error_code ec, call_response r) {
+    auto result = decode_result<M>(codec, ec, r);
+    call_buffer_pool::give(std::move(r));  // before the caller resumes and makes its next call
+    std::move(handler)(std::move(result));
+  }
 };
 
 /// An argument as the codec should see it: unchanged when it already has the parameter's
@@ -124,7 +162,7 @@ class stub_base {
     static_assert(sizeof...(A) == M::arity, "occams_rpc: wrong number of arguments for this method");
     static_assert(detail::args_match<typename M::args_tuple, A...>::value,
                   "occams_rpc: an argument does not convert to the method's parameter type");
-    call_response buffers;
+    call_response buffers = detail::call_buffer_pool::take();
     std::error_code ec = encode<M>(buffers, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
     return asio::async_initiate<const asio::deferred_t&, void(typename M::result_type)>(
         initiate<M>{channel_, codec_}, asio::deferred, std::move(buffers), ec);

@@ -12,6 +12,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <tuple>
@@ -34,6 +35,9 @@ namespace detail {
 inline msgpack::unpack_limit limits_for(std::size_t n) noexcept {
   return msgpack::unpack_limit(n, n, n, n, n, 64);
 }
+
+/// Strings, bins and exts refer to the input bytes, which outlive the decoded tree.
+inline bool reference_input(msgpack::type::object_type, std::size_t, void*) noexcept { return true; }
 }  // namespace detail
 
 class msgpack_codec {
@@ -86,15 +90,32 @@ class msgpack_codec {
   template <class F>
   static std::error_code decode_object(std::span<const char> bytes, F&& convert) noexcept {
     if (bytes.empty()) return errc::decode;
+    // The decoded tree lives in a zone reused by this thread (cleared, not freed), and strings
+    // and bins point into `bytes` instead of being copied: decoding a small message allocates
+    // nothing (converting into a std::string or vector still allocates what they hold). A decode nested in another (from a user's adaptor) gets a zone of its own.
+    thread_local msgpack::zone reused;
+    thread_local bool reused_busy = false;
+    std::optional<msgpack::zone> own;
+    msgpack::zone& zone = reused_busy ? own.emplace() : reused;
+    bool owns_reused = &zone == &reused;
+    if (owns_reused) reused_busy = true;
+    std::error_code result;
     try {
+      // msgpack-c's v1 parser allocates one vector per call, where the v2/v3 parser allocates
+      // two. Its tree has the same layout as the v3 object's.
       std::size_t off = 0;
-      msgpack::object_handle oh =
-          msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, detail::limits_for(bytes.size()));
-      convert(oh.get());
-      return {};
+      msgpack::v1::object tree = msgpack::v1::unpack(zone, bytes.data(), bytes.size(), off, &detail::reference_input,
+                                                     nullptr, detail::limits_for(bytes.size()));
+      msgpack::object obj;
+      obj.type = tree.type;
+      obj.via = tree.via;
+      convert(obj);
     } catch (...) {
-      return errc::decode;
+      result = errc::decode;
     }
+    zone.clear();
+    if (owns_reused) reused_busy = false;
+    return result;
   }
 };
 

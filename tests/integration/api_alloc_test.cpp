@@ -1,0 +1,70 @@
+// The API layer's allocations per call in steady state: at most one on each side. Client and
+// server run in one process and one thread here, so both sides are counted together. What
+// remains is msgpack-c's parser, which allocates its stack once per decode (one decode on each
+// side per call); encode buffers, decoded trees and coroutine frames are all reused.
+#include "test_support.hpp"
+
+#include "calculator_services.hpp"
+#include "unit/support/alloc_counter.hpp"
+
+using namespace occams_rpc;
+using namespace ::test;
+
+namespace {
+
+/// Makes `calls` sequential calls of `method` through `stub`; counts the wrong answers.
+template <class Call>
+asio::awaitable<void> repeat_calls(int calls, Call call, int& wrong) {
+  for (int i = 0; i < calls; ++i)
+    if (!co_await call(i)) ++wrong;
+}
+
+template <class Call>
+long count_allocations(Call call, int& wrong) {
+  asio::io_context io;
+  api::router routes;
+  routes.add<CalService>(calculator{}).add<EchoService>(echo{});
+  server srv(io.get_executor(), std::move(routes));
+  auto where = srv.listen(listen_address(true));
+  long counted = -1;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = co_await connect(where);
+    co_await repeat_calls(2000, call(stream), wrong);  // warm up: pools and buffers grow
+    occams_rpc::test::counting_allocations counter;
+    co_await repeat_calls(2000, call(stream), wrong);
+    counted = static_cast<long>(counter.stop());
+  });
+  return counted;
+}
+
+}  // namespace
+
+TEST_CASE("steady-state typed calls allocate at most once per call on each side", "[api][alloc]") {
+  int wrong = 0;
+  long counted = count_allocations(
+      [](client_stream& s) {
+        return [cal = api::stub<CalService>(s)](int i) -> asio::awaitable<bool> {
+          auto r = co_await cal.add(i, 1);
+          co_return r && *r == i + 1;
+        };
+      },
+      wrong);
+  CHECK(wrong == 0);
+  INFO("allocations during 2000 calls of CalService.add, client and server: " << counted);
+  CHECK(counted <= 2 * 2000);
+}
+
+TEST_CASE("steady-state typed calls to a coroutine method allocate at most once per call on each side", "[api][alloc]") {
+  int wrong = 0;
+  long counted = count_allocations(
+      [](client_stream& s) {
+        return [echo = api::stub<EchoService>(s)](int) -> asio::awaitable<bool> {
+          auto r = co_await echo.repeat("short");
+          co_return r && *r == "short";
+        };
+      },
+      wrong);
+  CHECK(wrong == 0);
+  INFO("allocations during 2000 calls of EchoService.repeat, client and server: " << counted);
+  CHECK(counted <= 2 * 2000);
+}
