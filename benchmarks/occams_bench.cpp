@@ -5,8 +5,9 @@
 //                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
 //                       [--unix PATH] [--api]
 //
-// The server echoes numeric action 1 (msg and blob), answers other actions
-// rpc_method_notfound; the library answers pings. The client keeps exactly W calls in flight
+// The server echoes numeric action 1 (msg and blob), answers other numeric actions
+// rpc_method_notfound, and serves the typed method Bench.echo (bytes in, the same bytes out);
+// the library answers pings. With --api the client calls Bench.echo through a stub. The client keeps exactly W calls in flight
 // on each of N connections and prints one JSON line.
 
 #include "bench_main.hpp"
@@ -30,6 +31,7 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace asio = boost::asio;
 using namespace occams_rpc;
@@ -40,23 +42,36 @@ namespace {
 constexpr auto tok = asio::as_tuple(asio::deferred);
 constexpr std::uint32_t echo_action = 1;
 
-// --- server ---------------------------------------------------------------------------
+}  // namespace
 
-/// Cheap, so it runs inline in the connection's reader. The API layer's `Bench.echo` will be
-/// served here once include/occams_rpc/api exists.
-struct echo_dispatch {
+// The API layer's workload: bytes in, the same bytes out (msgpack bin both ways).
+OCCAMS_RPC_SERVICE(Bench, (echo, std::vector<char>(std::vector<char>)));
+
+namespace {
+
+struct bench_service {
+  std::vector<char> echo(std::vector<char> payload) { return payload; }
+};
+
+/// Serves the stream layer's action 1 and, through the router, Bench.echo.
+struct bench_dispatch {
+  api::router routes;
   void operator()(server_request req) const {
-    if (!req.has_string_action() && req.numeric_action() == echo_action) req.respond(req.msg(), req.blob());
+    if (req.has_string_action()) routes(std::move(req));
+    else if (req.numeric_action() == echo_action) req.respond(req.msg(), req.blob());
     else req.respond_error(errc::method_not_found);
   }
 };
 
+// --- server ---------------------------------------------------------------------------
+
 int run_server(const bench::options& opt) {
-  if (opt.api) fmt::print(stderr, "occams_bench: the API layer is not built yet: serving the stream layer only\n");
   asio::io_context io(1);
   // A short close wait: at the end of a run nothing should still be in flight.
   server_config cfg{.close_wait = std::chrono::seconds(2)};
-  server srv(io.get_executor(), echo_dispatch{}, cfg, logger::to_stderr(log_level::warn));
+  bench_dispatch dispatch;
+  dispatch.routes.add<Bench>(bench_service{});
+  server srv(io.get_executor(), std::move(dispatch), cfg, logger::to_stderr(log_level::warn));
   if (opt.has_tcp()) fmt::print("listening on {}\n", srv.listen(address::tcp(opt.host, *opt.port)).to_string());
   if (opt.has_unix()) fmt::print("listening on {}\n", srv.listen(address::unix_socket(opt.unix_path)).to_string());
   std::fflush(stdout);
@@ -94,6 +109,21 @@ struct stream_echo_call {
                                : (why = fmt::format("echo carries a {}-byte msg, expected none", resp.msg.size()), false);
     buffers = std::move(resp);
     return ok;
+  }
+};
+
+/// One call of Bench.echo through a typed stub, the payload as its argument.
+struct api_echo_call {
+  api::stub<Bench> stub;
+
+  auto start(std::span<const char> payload) { return stub.echo(payload); }
+  bool finish(Bench::echo::result_type& outcome, bench::echo_payload& payload, std::string& why) {
+    if (!outcome) {
+      why = fmt::format("call failed: {}", outcome.framework_error().message());
+      return false;
+    }
+    auto& got = *outcome;
+    return payload.check(std::span<const char>(got.data(), got.size()), why);
   }
 };
 
@@ -148,7 +178,8 @@ asio::awaitable<int> run_stream_client(const bench::options& opt) {
   client_run run(opt);
   for (auto& c : clients)
     for (std::uint32_t w = 0; w < opt.inflight; ++w)
-      asio::co_spawn(ex, request_loop(run, stream_echo_call{&c, {}}), asio::detached);
+      if (opt.api) asio::co_spawn(ex, request_loop(run, api_echo_call{api::stub<Bench>(c)}), asio::detached);
+      else asio::co_spawn(ex, request_loop(run, stream_echo_call{&c, {}}), asio::detached);
 
   bool drained = co_await run.m.run();
   asio::steady_timer timer(ex);
@@ -177,6 +208,5 @@ int run_client(const bench::options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return bench::bench_main(argc, argv, "occams_bench", "the typed API layer is not built yet (include/occams_rpc/api)",
-                           run_server, run_client);
+  return bench::bench_main(argc, argv, "occams_bench", "", run_server, run_client);
 }

@@ -1,22 +1,17 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds the release preset, then runs an echo server
-# and client on loopback and prints what they did and how fast.
+# The main job: installs what is missing, builds the release preset, then shows what the
+# library does (the calculator: typed services called over a Unix socket) and how fast it is
+# (a short run of the benchmark: W1-W4 for the raw socket ceiling, the stream layer and the
+# API layer, each pair twice, medians and ratios to the ceiling).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target 01_echo_server 02_echo_client
-bin=build/release/examples
-out=$(mktemp)
-"$bin/01_echo_server" --listen 127.0.0.1:0 >"$out" &
-server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 100); do grep -q "listening on" "$out" && break; sleep 0.05; done
-addr=$(sed -n 's/^listening on //p' "$out")
-echo "echo server (pid $server_pid) listening on $addr"
-for payload in 64 4096; do
-  echo "client: 1 connection, 128 calls in flight, ${payload}-byte blobs"
-  "$bin/02_echo_client" --connect "$addr" --calls 200000 --inflight 128 --payload "$payload"
-done
-kill "$server_pid"
-wait "$server_pid" 2>/dev/null || true
+cmake --build --preset release -j "$(nproc)" --target calculator_server calculator_client occams_bench raw_bench
+echo
+echo "== what it does: calculator_client calls calculator_server (typed services, one connection)"
+bash examples/run_pair.sh build/release/examples/calculator_server build/release/examples/calculator_client \
+  --calls 100000 --workers 64
+echo
+echo "== how fast: benchmarks/run.sh --quick (1 s per run; see benchmarks/README.md for the full run)"
+BUILD_JOBS="$(nproc)" bash benchmarks/run.sh --quick

@@ -13,9 +13,10 @@
 // - `CalService::methods`, the list of those types;
 // - `CalService::stub<Channel>`, whose member `add(a, b)` makes the call (see api/stub.hpp).
 // Each entry is (name, signature) or (name, signature, error type). Types with commas in
-// their template arguments are fine in the signature; use an alias for an error type with one.
-// Reserved, so not usable as method names: service_name, methods, stub, method_name, action,
-// invoke.
+// their template arguments are fine in both.
+// Reserved, so not usable as method names (they name members of the generated types):
+// service_name, methods, stub, method_name, action, invoke, signature, traits, error_type,
+// value_type, args_tuple, result_type, arity, call, channel, and the service's own name.
 #pragma once
 
 #include <occams_rpc/api/method.hpp>

@@ -125,13 +125,25 @@ struct typed_completion {
   }
 };
 
+template <class P>
+inline constexpr bool is_byte_vector = std::is_same_v<P, std::vector<char>> || std::is_same_v<P, std::vector<unsigned char>>;
+
+/// Whether an argument of type A may be given for a parameter of type P: anything P can be
+/// made from, and bytes as a std::span<const char> for a byte vector (sent without a copy).
+template <class P, class A>
+inline constexpr bool accepts =
+    std::is_constructible_v<P, A&&> || (is_byte_vector<P> && std::is_convertible_v<A&&, std::span<const char>>);
+
 /// An argument as the codec should see it: unchanged when it already has the parameter's
-/// type, a string_view for a string parameter given text (no copy), else converted.
+/// type; text for a string and bytes for a byte vector as views (no copy; same encoding);
+/// else converted.
 template <class P, class A>
 decltype(auto) as_param(A&& a) {
   if constexpr (std::is_same_v<std::remove_cvref_t<A>, P>) return static_cast<const P&>(a);
   else if constexpr (std::is_same_v<P, std::string> && std::is_convertible_v<A&&, std::string_view>)
     return std::string_view(std::forward<A>(a));
+  else if constexpr (is_byte_vector<P> && std::is_convertible_v<A&&, std::span<const char>>)
+    return std::span<const char>(std::forward<A>(a));
   else return P(std::forward<A>(a));
 }
 
@@ -139,7 +151,7 @@ template <class Args, class... A>
 struct args_match : std::false_type {};
 template <class... P, class... A>
   requires(sizeof...(P) == sizeof...(A))
-struct args_match<std::tuple<P...>, A...> : std::bool_constant<(std::is_constructible_v<P, A&&> && ...)> {};
+struct args_match<std::tuple<P...>, A...> : std::bool_constant<(accepts<P, A> && ...)> {};
 
 }  // namespace detail
 

@@ -1,7 +1,8 @@
 // The default codec: msgpack, laid out like the Rust side (rmp-serde with named fields).
 // - several arguments travel as one msgpack array, no argument as nil (encode_args/decode_args)
 // - structs are maps keyed by field name: put OCCAMS_RPC_FIELDS(a, b, ...) in the struct
-// - std::vector<char> / std::vector<unsigned char> travel as bin, std::string as str
+// - std::vector<char> / std::vector<unsigned char> / std::span<const char> travel as bin,
+//   std::string as str
 #pragma once
 
 #include <occams_rpc/codec/codec.hpp>
@@ -156,6 +157,17 @@ struct pack<occams_rpc::unit> {
   template <class Stream>
   packer<Stream>& operator()(packer<Stream>& o, const occams_rpc::unit&) const {
     o.pack_nil();
+    return o;
+  }
+};
+// A span of bytes encodes as bin, like std::vector<char> (encode only: it owns nothing).
+template <>
+struct pack<std::span<const char>> {
+  template <class Stream>
+  packer<Stream>& operator()(packer<Stream>& o, std::span<const char> v) const {
+    if (v.size() > 0xffff'ffffu) throw msgpack::container_size_overflow("bin too large");
+    o.pack_bin(static_cast<std::uint32_t>(v.size()));
+    o.pack_bin_body(v.data(), static_cast<std::uint32_t>(v.size()));
     return o;
   }
 };
