@@ -12,6 +12,7 @@
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/detail/client_connection.hpp>
+#include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/transport/socket_transport.hpp>
 
 #include <boost/asio/async_result.hpp>
@@ -115,6 +116,10 @@ class basic_client_stream {
             detail::call_handler h;
             h.emplace(std::move(handler), asio::system_executor());
             h.post(make_error_code(errc::closed), std::move(buffers));
+            return;
+          }
+          if (detail::running_in_this_thread(conn->get_executor())) {
+            conn->start_call(act, msg, blob, std::move(buffers), std::move(handler));
             return;
           }
           asio::dispatch(conn->get_executor(),

@@ -4,6 +4,8 @@
 // it with asio::dispatch, as Asio's own operations do.
 #pragma once
 
+#include <occams_rpc/stream/detail/running_here.hpp>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -36,12 +38,17 @@ class stored_handler {
   }
   ~stored_handler() { reset(); }
 
-  /// Stores `h`; `fallback` is the executor used when `h` has no associated executor.
+  /// Stores `h`; `fallback` is the executor used when `h` has no associated executor (the
+  /// connection's).
   template <class Handler>
   void emplace(Handler&& h, const asio::any_io_executor& fallback) {
     using H = std::decay_t<Handler>;
     reset();
-    executor_ = asio::prefer(asio::get_associated_executor(h, fallback), asio::execution::outstanding_work.tracked);
+    // Outstanding work keeps the handler's context running until it completes. On the
+    // connection's own executor the connection's pending read already does that.
+    auto assoc = asio::get_associated_executor(h, fallback);
+    if (assoc == fallback) executor_ = std::move(assoc);
+    else executor_ = asio::prefer(assoc, asio::execution::outstanding_work.tracked);
     if constexpr (sizeof(H) <= inline_size && alignof(H) <= alignof(std::max_align_t) &&
                   std::is_nothrow_move_constructible_v<H>) {
       obj_ = ::new (static_cast<void*>(storage_)) H(std::forward<Handler>(h));
@@ -89,6 +96,10 @@ class stored_handler {
     H* p = static_cast<H*>(obj);
     H handler(std::move(*p));
     if (heap) delete p; else p->~H();
+    if (!post && running_in_this_thread(ex)) {  // what asio::dispatch would do, without type erasure
+      std::move(handler)(std::move(args)...);
+      return;
+    }
     auto bound = [h = std::move(handler), tup = std::make_tuple(std::move(args)...)]() mutable {
       std::apply(std::move(h), std::move(tup));
     };
