@@ -43,3 +43,32 @@ TEST_CASE("steady-state calls allocate nothing on the client and server hot path
   INFO("allocations during 2000 calls: " << counted);
   CHECK(counted == 0);
 }
+
+TEST_CASE("echoing large blobs allocates nothing once warm: the server keeps large buffers within its budget", "[stream][alloc]") {
+  asio::io_context io;
+  server srv(io.get_executor(), echo{});  // answers with the request's own buffers: no copy
+  auto where = srv.listen(listen_address(true));
+  long counted = -1;
+  int failures = 0;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
+    REQUIRE_FALSE(ec);
+    std::string blob(256 * 1024, 'b');  // above 16 x buffer_size: a "large" buffer
+    call_response buffers;
+    auto calls = [&](int n) -> asio::awaitable<void> {
+      for (int i = 0; i < n; ++i) {
+        auto [e, r] = co_await client.async_call(1, bytes("m"), bytes(blob), std::move(buffers), tok);
+        if (e || r.blob.size() != blob.size()) ++failures;
+        buffers = std::move(r);
+      }
+    };
+    co_await calls(20);
+    occams_rpc::test::counting_allocations counter;
+    co_await calls(50);
+    counted = static_cast<long>(counter.stop());
+  });
+  CHECK(failures == 0);
+  // With max_retained_buffers = 0 this counts one allocation per call.
+  INFO("allocations during 50 calls with 256 KiB blobs: " << counted);
+  CHECK(counted == 0);
+}

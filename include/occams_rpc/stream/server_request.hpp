@@ -32,6 +32,7 @@ struct request_slot {
   byte_buffer resp_msg;   // OK msg, or the error string (flag 2)
   byte_buffer resp_blob;  // OK blob
   request_slot* next_free = nullptr;
+  std::size_t retained = 0;  // bytes of large buffers counted against the connection's budget
 };
 
 /// What a connection offers its requests (type-erased, so that server_request is one type).
@@ -78,14 +79,13 @@ class server_request {
   /// The executor of the connection the request came on.
   const asio::any_io_executor& get_executor() const noexcept { return owner_->executor(); }
 
-  /// Answers OK with `msg` and `blob` (copied; a large blob is written from the copy).
+  /// Answers OK with `msg` and `blob` (copied; a large blob is written from the copy). Giving
+  /// back the request's own msg() or blob() moves it instead: an echo copies nothing.
   void respond(std::span<const char> msg, std::span<const char> blob = {}) {
     auto& s = *slot_;
     s.flag = proto::response_flag::ok;
-    s.resp_msg.clear();
-    s.resp_msg.append(msg);
-    s.resp_blob.clear();
-    s.resp_blob.append(blob);
+    take_or_copy(s.resp_msg, s.msg, msg);
+    take_or_copy(s.resp_blob, s.blob, blob);
     send();
   }
   void respond(std::string_view msg) { respond(std::span<const char>(msg.data(), msg.size())); }
@@ -128,6 +128,16 @@ class server_request {
   void respond_error(errc e) { respond_error_string(to_wire_string(is_wire_error(e) ? e : to_wire_error(e))); }
 
  private:
+  /// Fills `out` with `bytes`: by swapping with `request` when `bytes` is exactly its content.
+  static void take_or_copy(byte_buffer& out, byte_buffer& request, std::span<const char> bytes) {
+    if (!bytes.empty() && bytes.data() == request.data() && bytes.size() == request.size()) {
+      std::swap(out, request);
+      return;
+    }
+    out.clear();
+    out.append(bytes);
+  }
+
   void send() {
     auto* s = std::exchange(slot_, nullptr);
     auto owner = std::move(owner_);

@@ -179,10 +179,24 @@ class server_connection final : public request_owner,
     s->next_free = free_;
     free_ = s;
     --in_use_;
-    if (s->resp_blob.capacity() > cfg_.buffer_size * 16) s->resp_blob = byte_buffer();
-    if (s->blob.capacity() > cfg_.buffer_size * 16) s->blob = byte_buffer();
+    retain_or_free(*s);
     reader_wake_.notify();
     maybe_close();
+  }
+
+  /// Keeps a slot's large buffers for the next large request while the connection's budget
+  /// allows (a stream of large frames then allocates nothing); frees them past it.
+  void retain_or_free(request_slot& s) {
+    std::size_t large = cfg_.buffer_size * 16;
+    auto size_of = [&](const byte_buffer& b) { return b.capacity() > large ? b.capacity() : 0; };
+    retained_ -= s.retained;
+    s.retained = size_of(s.blob) + size_of(s.resp_blob) + size_of(s.msg) + size_of(s.resp_msg);
+    if (retained_ + s.retained > cfg_.max_retained_buffers) {
+      for (auto* b : {&s.blob, &s.resp_blob, &s.msg, &s.resp_msg})
+        if (b->capacity() > large) *b = byte_buffer();
+      s.retained = 0;
+    }
+    retained_ += s.retained;
   }
 
   bool must_pause() const noexcept {
@@ -314,6 +328,7 @@ class server_connection final : public request_owner,
   // queued to this executor, which a context shutdown destroys without running.
   std::vector<std::unique_ptr<request_slot>> slots_;
   request_slot* free_ = nullptr;  // the unused ones
+  std::size_t retained_ = 0;      // large buffer bytes kept by the slots (max_retained_buffers)
   std::size_t in_use_ = 0;
   bool in_dispatch_ = false;
   bool draining_ = false;
