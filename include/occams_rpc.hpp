@@ -21,7 +21,9 @@
 #include <occams_rpc/transport/socket_transport.hpp>
 
 #include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/client_pool.hpp>
 #include <occams_rpc/stream/client_stream.hpp>
+#include <occams_rpc/stream/failover_pool.hpp>
 #include <occams_rpc/stream/server.hpp>
 #include <occams_rpc/stream/server_request.hpp>
 

@@ -52,6 +52,38 @@ struct server_config {
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;
 };
 
+/// A client_pool: several connections to one address, kept healthy.
+struct pool_config {
+  std::size_t connections = 1;              ///< connections to the address
+  milliseconds health_check_period = 1s;    ///< each connection is pinged this often
+  milliseconds reconnect_backoff = 1s;      ///< first wait before reconnecting; doubles per failure
+  milliseconds reconnect_backoff_max = 30s; ///< the cap of that wait
+  /// While no connection is up, a call waits for one (up to client_config::connect_timeout,
+  /// then fails with `unreachable`), or fails with `unreachable` at once when false.
+  bool wait_for_connection = true;
+
+  /// Why this configuration is invalid, or nothing if it is valid.
+  OCCAMS_RPC_DECL std::optional<std::string> problem() const;
+};
+
+/// How a failover_pool picks an address for each request.
+enum class failover_order {
+  round_robin,     ///< the healthy addresses in turn
+  primary_backup,  ///< the first healthy address in the list
+};
+
+/// A failover_pool: one client_pool per address; retriable failures move to the next one.
+struct failover_config {
+  failover_order order = failover_order::round_robin;
+  /// Further attempts after a retriable error (unreachable, io_err, timeout), each on another
+  /// address when there is one. Retries mean at-least-once execution.
+  std::size_t retry_limit = 2;
+  pool_config pool;  ///< for each address's pool
+
+  /// Why this configuration is invalid, or nothing if it is valid.
+  OCCAMS_RPC_DECL std::optional<std::string> problem() const;
+};
+
 /// Throws std::system_error(errc::invalid_config) with the reason if `cfg` is invalid.
 template <class Config>
 void validate(const Config& cfg);

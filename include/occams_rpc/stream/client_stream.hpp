@@ -165,9 +165,12 @@ class basic_client_stream {
   }
 
   /// Closes now: every call in flight fails with errc::closed.
-  void abort() {
+  void abort() { abort(make_error_code(errc::closed)); }
+  /// Closes now: every call in flight, and every later one, fails with `reason` (a pool that
+  /// finds a connection dead uses errc::io_err, which a failover may retry).
+  void abort(std::error_code reason) {
     if (!conn_) return;
-    asio::dispatch(conn_->get_executor(), [conn = conn_] { conn->abort(errc::closed); });
+    asio::dispatch(conn_->get_executor(), [conn = conn_, reason] { conn->abort(reason); });
   }
 
   /// True until the connection is closed or failed (read on the connection's executor).

@@ -36,4 +36,18 @@ OCCAMS_RPC_DECL std::optional<std::string> server_config::problem() const {
   return std::nullopt;
 }
 
+OCCAMS_RPC_DECL std::optional<std::string> pool_config::problem() const {
+  if (connections == 0 || connections > 1024)
+    return fmt::format("pool_config.connections must be in 1..1024, not {}", connections);
+  if (health_check_period <= 0ms) return "pool_config.health_check_period must be positive";
+  if (reconnect_backoff <= 0ms) return "pool_config.reconnect_backoff must be positive";
+  if (reconnect_backoff_max < reconnect_backoff) return "pool_config.reconnect_backoff_max must be at least reconnect_backoff";
+  return std::nullopt;
+}
+
+OCCAMS_RPC_DECL std::optional<std::string> failover_config::problem() const {
+  if (retry_limit > 64) return fmt::format("failover_config.retry_limit must be at most 64, not {}", retry_limit);
+  return pool.problem();
+}
+
 }  // namespace occams_rpc

@@ -1,0 +1,265 @@
+// client_pool: calls to one address through a few connections, kept healthy.
+//
+// Each connection has a keeper coroutine: it connects, pings every health_check_period, and
+// after a failure (connect refused or timed out, a failed ping, a lost connection) waits a
+// backoff (reconnect_backoff, doubling up to reconnect_backoff_max) and connects again. A
+// connection is healthy again as soon as a reconnect succeeds. Calls go round robin over the
+// healthy connections. While none is up, a call waits for one (at most the connect timeout,
+// then it fails with `unreachable`) or, with wait_for_connection = false, fails with
+// `unreachable` at once: nothing hangs.
+#pragma once
+
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/client_stream.hpp>
+#include <occams_rpc/stream/detail/running_here.hpp>
+#include <occams_rpc/stream/detail/shutdown_hook.hpp>
+#include <occams_rpc/stream/detail/stored_handler.hpp>
+#include <occams_rpc/transport/address.hpp>
+#include <occams_rpc/transport/socket_transport.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace occams_rpc {
+
+template <transport Transport = socket_transport>
+class basic_client_pool {
+  using stream = basic_client_stream<Transport>;
+  using clock = std::chrono::steady_clock;
+
+  struct member {
+    stream s;
+    bool healthy = false;
+    asio::steady_timer timer;
+    explicit member(const asio::any_io_executor& ex) : timer(ex) {}
+  };
+
+  /// A call made while no connection was up.
+  struct waiting_call {
+    action act{0u};
+    std::span<const char> msg, blob;
+    call_response buffers;
+    detail::call_handler handler;
+    clock::time_point deadline;
+  };
+
+  struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
+    asio::any_io_executor ex;
+    address where;
+    client_config ccfg;
+    pool_config pcfg;
+    logger log;
+    std::vector<std::unique_ptr<member>> members;
+    std::size_t next = 0;
+    std::deque<waiting_call> waiting;
+    asio::steady_timer sweep_timer;
+    bool closed = false;
+
+    state(asio::any_io_executor e, address a, const client_config& c, const pool_config& p, logger l)
+        : shutdown_hook(e), ex(e), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweep_timer(e) {}
+
+    void on_context_shutdown() noexcept override {
+      auto self = this->weak_from_this().lock();
+      if (!self) return;
+      closed = true;
+      auto dropped = std::move(waiting);  // destroyed unrun, like Asio's own operations
+    }
+  };
+
+ public:
+  using executor_type = asio::any_io_executor;
+
+  /// Starts connecting at once. Throws std::system_error(errc::invalid_config) for a bad
+  /// config. The executor must be serial (see client_stream).
+  basic_client_pool(executor_type ex, address where, const client_config& ccfg = {}, const pool_config& pcfg = {},
+                    logger log = {})
+      : st_(std::make_shared<state>(ex, std::move(where), (validate(ccfg), ccfg), (validate(pcfg), pcfg),
+                                    std::move(log))) {
+    for (std::size_t i = 0; i < pcfg.connections; ++i) st_->members.push_back(std::make_unique<member>(ex));
+    asio::dispatch(ex, [st = st_] {
+      for (auto& m : st->members) asio::co_spawn(st->ex, keep(st, m.get()), asio::detached);
+      asio::co_spawn(st->ex, sweep(st), asio::detached);
+    });
+  }
+  basic_client_pool(const basic_client_pool&) = delete;
+  basic_client_pool& operator=(const basic_client_pool&) = delete;
+  /// close(): calls in flight still complete.
+  ~basic_client_pool() { close(); }
+
+  /// As client_stream::async_call, on one of the pool's healthy connections. Completion
+  /// signature: void(std::error_code, call_response); errc::unreachable when no connection
+  /// came up in time, errc::closed after close().
+  template <class Token = asio::deferred_t>
+  auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {}, call_response buffers = {},
+                  Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code, call_response)>(
+        [st = st_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+                   call_response buffers) {
+          if (detail::running_in_this_thread(st->ex)) return start(st, act, msg, blob, std::move(buffers), std::move(handler));
+          asio::dispatch(st->ex, [st, act, msg, blob, buffers = std::move(buffers), h = std::move(handler)]() mutable {
+            start(st, act, msg, blob, std::move(buffers), std::move(h));
+          });
+        },
+        token, act, msg, blob, std::move(buffers));
+  }
+
+  /// Stops reconnecting and health checks, fails waiting calls with errc::closed, and closes
+  /// every connection gracefully (calls in flight complete). Does not wait; see async_close.
+  void close() {
+    asio::dispatch(st_->ex, [st = st_] { shut(st); });
+  }
+
+  /// close(), then completes once every connection is closed. Signature: void(std::error_code).
+  template <class Token = asio::deferred_t>
+  auto async_close(Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [st = st_](auto handler) {
+          auto work = [st]() -> asio::awaitable<void> {
+            shut(st);
+            for (auto& m : st->members) co_await m->s.async_close(asio::as_tuple(asio::deferred));
+          };
+          asio::co_spawn(st->ex, std::move(work),
+                         [h = std::move(handler)](std::exception_ptr) mutable { std::move(h)(std::error_code{}); });
+        },
+        token);
+  }
+
+  /// Connections up now; healthy() is true when there is at least one (read on the executor).
+  std::size_t healthy_connections() const noexcept {
+    return static_cast<std::size_t>(std::count_if(st_->members.begin(), st_->members.end(),
+                                                   [](auto& m) { return m->healthy && m->s.is_open(); }));
+  }
+  bool healthy() const noexcept { return healthy_connections() > 0; }
+  const address& where() const noexcept { return st_->where; }
+  executor_type get_executor() const { return st_->ex; }
+
+ private:
+  static constexpr auto tok = asio::as_tuple(asio::deferred);
+
+  static stream* pick(const std::shared_ptr<state>& st) {
+    std::size_t n = st->members.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& m = *st->members[(st->next + i) % n];
+      if (m.healthy && m.s.is_open()) {
+        st->next = (st->next + i + 1) % n;
+        return &m.s;
+      }
+    }
+    return nullptr;
+  }
+
+  template <class Handler>
+  static void start(const std::shared_ptr<state>& st, action act, std::span<const char> msg,
+                    std::span<const char> blob, call_response buffers, Handler&& handler) {
+    if (!st->closed) {
+      if (stream* s = pick(st)) return s->async_call(act, msg, blob, std::move(buffers), std::forward<Handler>(handler));
+    }
+    detail::call_handler h;
+    h.emplace(std::forward<Handler>(handler), st->ex);
+    if (st->closed || !st->pcfg.wait_for_connection) {
+      h.post(make_error_code(st->closed ? errc::closed : errc::unreachable), std::move(buffers));
+      return;
+    }
+    st->waiting.push_back({act, msg, blob, std::move(buffers), std::move(h), clock::now() + st->ccfg.connect_timeout});
+  }
+
+  /// Sends the waiting calls on the connections that are up.
+  static void flush_waiting(const std::shared_ptr<state>& st) {
+    while (!st->waiting.empty()) {
+      stream* s = pick(st);
+      if (!s) return;
+      waiting_call w = std::move(st->waiting.front());
+      st->waiting.pop_front();
+      s->async_call(w.act, w.msg, w.blob, std::move(w.buffers),
+                    [h = std::move(w.handler)](std::error_code ec, call_response r) mutable { h.dispatch(ec, std::move(r)); });
+    }
+  }
+
+  /// Fails the waiting calls whose connect timeout has passed, once per tick.
+  static asio::awaitable<void> sweep(std::shared_ptr<state> st) {
+    while (!st->closed) {
+      st->sweep_timer.expires_after(std::min(st->ccfg.timeout_tick, st->ccfg.connect_timeout));
+      co_await st->sweep_timer.async_wait(tok);
+      auto now = clock::now();
+      while (!st->waiting.empty() && (st->closed || st->waiting.front().deadline <= now)) {
+        waiting_call w = std::move(st->waiting.front());
+        st->waiting.pop_front();
+        w.handler.post(make_error_code(st->closed ? errc::closed : errc::unreachable), std::move(w.buffers));
+      }
+    }
+  }
+
+  /// One connection's keeper: connect, check health, reconnect with backoff.
+  static asio::awaitable<void> keep(std::shared_ptr<state> st, member* m) {
+    auto backoff = st->pcfg.reconnect_backoff;
+    while (!st->closed) {
+      auto [ec, s] = co_await stream::async_connect(st->ex, st->where, st->ccfg, st->log, tok);
+      if (st->closed) {
+        if (!ec) s.close();
+        co_return;
+      }
+      if (ec) {
+        st->log.debug("pool: connect to {} failed: {}; retrying in {} ms", st->where.to_string(), ec.message(),
+                      backoff.count());
+        m->timer.expires_after(backoff);
+        co_await m->timer.async_wait(tok);
+        backoff = std::min(backoff * 2, st->pcfg.reconnect_backoff_max);
+        continue;
+      }
+      m->s = std::move(s);
+      m->healthy = true;
+      backoff = st->pcfg.reconnect_backoff;
+      st->log.debug("pool: connected to {}", st->where.to_string());
+      flush_waiting(st);
+      while (!st->closed && m->s.is_open()) {
+        m->timer.expires_after(st->pcfg.health_check_period);
+        co_await m->timer.async_wait(tok);
+        if (st->closed || !m->s.is_open()) break;
+        auto [pec] = co_await m->s.async_ping(tok);
+        if (pec && !st->closed) {
+          st->log.info("pool: health check of {} failed: {}", st->where.to_string(), pec.message());
+          break;
+        }
+      }
+      m->healthy = false;
+      if (st->closed) co_return;
+      m->s.abort(make_error_code(errc::io_err));  // calls still on it fail, retriable
+      m->timer.expires_after(backoff);
+      co_await m->timer.async_wait(tok);
+    }
+  }
+
+  static void shut(const std::shared_ptr<state>& st) {
+    if (st->closed) return;
+    st->closed = true;
+    st->sweep_timer.cancel();
+    for (auto& m : st->members) {
+      m->timer.cancel();
+      m->healthy = false;
+      m->s.close();
+    }
+    auto waiting = std::move(st->waiting);
+    for (auto& w : waiting) w.handler.post(make_error_code(errc::closed), std::move(w.buffers));
+  }
+
+  std::shared_ptr<state> st_;
+};
+
+using client_pool = basic_client_pool<>;
+
+}  // namespace occams_rpc

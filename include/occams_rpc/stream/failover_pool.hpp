@@ -1,0 +1,165 @@
+// failover_pool: calls to a service served at several addresses, with failover.
+//
+// One client_pool per address. Each request goes to a healthy address, in turn (round robin)
+// or the first healthy one in the list (primary/backup). A retriable failure (unreachable,
+// io_err, timeout) is retried on the next address, up to retry_limit more attempts; any other
+// error, a user error included, is returned as it is. Retrying means a request may run more
+// than once (at-least-once): retry only what is safe to repeat, or set retry_limit to 0.
+// update_addresses() changes the set at run time; calls in flight on a removed address finish
+// there (its pool closes gracefully) or are retried elsewhere. With every address down, a
+// call fails with `unreachable` within about (retry_limit + 1) connect timeouts at most.
+#pragma once
+
+#include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/error.hpp>
+#include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/client_pool.hpp>
+#include <occams_rpc/transport/address.hpp>
+#include <occams_rpc/transport/socket_transport.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/dispatch.hpp>
+
+#include <exception>
+#include <memory>
+#include <span>
+#include <tuple>
+#include <vector>
+
+namespace occams_rpc {
+
+template <transport Transport = socket_transport>
+class basic_failover_pool {
+  using pool = basic_client_pool<Transport>;
+
+  struct state {
+    asio::any_io_executor ex;
+    client_config ccfg;
+    failover_config fcfg;
+    logger log;
+    std::vector<std::shared_ptr<pool>> pools;  // in the order given
+    std::size_t turn = 0;                       // round robin: one step per request
+    bool closed = false;
+  };
+
+ public:
+  using executor_type = asio::any_io_executor;
+
+  /// Starts connecting to every address. Throws std::system_error(errc::invalid_config) for a
+  /// bad config. The executor must be serial (see client_stream).
+  basic_failover_pool(executor_type ex, const std::vector<address>& addresses, const client_config& ccfg = {},
+                      const failover_config& fcfg = {}, logger log = {})
+      : st_(std::make_shared<state>(state{ex, (validate(ccfg), ccfg), (validate(fcfg), fcfg), std::move(log), {}})) {
+    for (auto& a : addresses) st_->pools.push_back(make_pool(*st_, a));
+  }
+  basic_failover_pool(const basic_failover_pool&) = delete;
+  basic_failover_pool& operator=(const basic_failover_pool&) = delete;
+  ~basic_failover_pool() { close(); }
+
+  /// As client_stream::async_call, with failover. The msg and blob must stay valid until
+  /// completion (a retry sends them again). Signature: void(std::error_code, call_response).
+  template <class Token = asio::deferred_t>
+  auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {}, call_response buffers = {},
+                  Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code, call_response)>(
+        [st = st_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+                   call_response buffers) {
+          asio::co_spawn(st->ex, attempts(st, act, msg, blob, std::move(buffers)),
+                         [h = std::move(handler)](std::exception_ptr e, std::tuple<std::error_code, call_response> r) mutable {
+                           if (e) std::move(h)(make_error_code(errc::internal), call_response{});
+                           else std::move(h)(std::get<0>(r), std::move(std::get<1>(r)));
+                         });
+        },
+        token, act, msg, blob, std::move(buffers));
+  }
+
+  /// Replaces the set of addresses: new ones get a pool, removed ones' pools close gracefully.
+  void update_addresses(std::vector<address> addresses) {
+    asio::dispatch(st_->ex, [st = st_, addresses = std::move(addresses)] {
+      if (st->closed) return;
+      std::vector<std::shared_ptr<pool>> next;
+      for (auto& a : addresses) {
+        auto same = [&](auto& p) { return p->where() == a; };
+        auto it = std::find_if(st->pools.begin(), st->pools.end(), same);
+        next.push_back(it != st->pools.end() ? *it : make_pool(*st, a));
+      }
+      for (auto& p : st->pools)
+        if (std::find(next.begin(), next.end(), p) == next.end()) p->close();
+      st->pools = std::move(next);
+    });
+  }
+
+  /// Closes every pool (calls in flight complete); later calls fail with errc::closed.
+  void close() {
+    asio::dispatch(st_->ex, [st = st_] {
+      if (st->closed) return;
+      st->closed = true;
+      for (auto& p : st->pools) p->close();
+    });
+  }
+
+  /// The addresses with at least one healthy connection (read on the executor).
+  std::vector<address> healthy_addresses() const {
+    std::vector<address> out;
+    for (auto& p : st_->pools)
+      if (p->healthy()) out.push_back(p->where());
+    return out;
+  }
+  executor_type get_executor() const { return st_->ex; }
+
+ private:
+  static constexpr auto tok = asio::as_tuple(asio::deferred);
+
+  static std::shared_ptr<pool> make_pool(state& st, const address& a) {
+    return std::make_shared<pool>(st.ex, a, st.ccfg, st.fcfg.pool, st.log);
+  }
+
+  /// The pool for the next attempt: healthy ones first, in the configured order, skipping
+  /// those this request already tried; an unhealthy one if nothing healthy is left.
+  static std::shared_ptr<pool> choose(state& st, const std::vector<pool*>& tried, std::size_t turn) {
+    auto fresh = [&](auto& p) { return std::find(tried.begin(), tried.end(), p.get()) == tried.end(); };
+    std::vector<std::shared_ptr<pool>> healthy;
+    for (auto& p : st.pools)
+      if (p->healthy() && fresh(p)) healthy.push_back(p);
+    if (!healthy.empty())
+      return st.fcfg.order == failover_order::round_robin ? healthy[turn % healthy.size()] : healthy.front();
+    for (auto& p : st.pools)
+      if (fresh(p)) return p;
+    return nullptr;
+  }
+
+  static asio::awaitable<std::tuple<std::error_code, call_response>> attempts(std::shared_ptr<state> st, action act,
+                                                                             std::span<const char> msg,
+                                                                             std::span<const char> blob,
+                                                                             call_response buffers) {
+    std::error_code last = make_error_code(st->closed ? errc::closed : errc::unreachable);
+    std::vector<pool*> tried;
+    std::size_t turn = st->turn++;
+    for (std::size_t attempt = 0; attempt <= st->fcfg.retry_limit && !st->closed; ++attempt) {
+      auto p = choose(*st, tried, turn);
+      if (!p) {
+        tried.clear();  // every address tried once: go round again while attempts remain
+        p = choose(*st, tried, turn);
+        if (!p) break;
+      }
+      tried.push_back(p.get());
+      auto [ec, r] = co_await p->async_call(act, msg, blob, std::move(buffers), tok);
+      bool removed = std::find(st->pools.begin(), st->pools.end(), p) == st->pools.end();
+      if (!ec || !(is_retriable(ec) || (removed && ec == errc::closed))) co_return std::tuple{ec, std::move(r)};
+      st->log.debug("failover: {} on {}; trying another address", ec.message(), p->where().to_string());
+      last = ec;
+      buffers = std::move(r);
+    }
+    co_return std::tuple{last, std::move(buffers)};
+  }
+
+  std::shared_ptr<state> st_;
+};
+
+using failover_pool = basic_failover_pool<>;
+
+}  // namespace occams_rpc
