@@ -9,18 +9,14 @@
 
 #include <catch2/catch.hpp>
 
-#include <csignal>
+#include "child_process.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <spawn.h>
 #include <string>
 #include <string_view>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 namespace asio = boost::asio;
 
@@ -58,49 +54,12 @@ std::string response(std::uint64_t seq, int flag, std::string_view body, std::ui
   return f.append(flag == 1 ? std::string_view{} : body);
 }
 
-/// calculator_server as a child process; stopped with SIGTERM at the end of the test.
-struct server_process {
-  pid_t pid = -1;
-  std::string address;
-
-  explicit server_process(const char* exe) {
-    int out[2];
-    REQUIRE(::pipe(out) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    char* argv[] = {const_cast<char*>(exe), const_cast<char*>("--listen"), const_cast<char*>("127.0.0.1:0"), nullptr};
-    int rc = ::posix_spawn(&pid, exe, &actions, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    REQUIRE(rc == 0);
-    std::FILE* f = ::fdopen(out[0], "r");
-    char line[256] = {};
-    bool got = f && std::fgets(line, sizeof line, f);
-    if (f) std::fclose(f);  // the server writes nothing more to stdout
-    REQUIRE(got);
-    std::string_view l(line);
-    REQUIRE(l.starts_with("listening on "));
-    address = std::string(l.substr(13, l.find('\n') - 13));
-  }
-  int stop() {
-    if (pid < 0) return -1;
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return status;
-  }
-  ~server_process() { stop(); }
-};
-
 }  // namespace
 
 TEST_CASE("calculator_server answers raw frames byte for byte, framework errors included", "[examples][api]") {
   const char* exe = std::getenv("CALCULATOR_SERVER");
   REQUIRE(exe);
-  server_process server(exe);
+  server_process server({exe, "--listen", "127.0.0.1:0"});
   auto colon = server.address.rfind(':');
   asio::io_context io;
   asio::ip::tcp::socket sock(io);

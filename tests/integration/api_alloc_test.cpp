@@ -12,6 +12,10 @@ using namespace ::test;
 
 namespace {
 
+// A handful of one-time growths (a cache of Asio's that misses once under AddressSanitizer)
+// must not fail a per-call bound.
+constexpr long one_off_slack = 16;
+
 /// Makes `calls` sequential calls of `method` through `stub`; counts the wrong answers.
 template <class Call>
 asio::awaitable<void> repeat_calls(int calls, Call call, int& wrong) {
@@ -51,7 +55,7 @@ TEST_CASE("steady-state typed calls allocate at most once per call on each side"
       wrong);
   CHECK(wrong == 0);
   INFO("allocations during 2000 calls of CalService.add, client and server: " << counted);
-  CHECK(counted <= 2 * 2000);
+  CHECK(counted <= 2 * 2000 + one_off_slack);
 }
 
 TEST_CASE("steady-state typed calls to a coroutine method allocate at most once per call on each side", "[api][alloc]") {
@@ -66,5 +70,5 @@ TEST_CASE("steady-state typed calls to a coroutine method allocate at most once 
       wrong);
   CHECK(wrong == 0);
   INFO("allocations during 2000 calls of EchoService.repeat, client and server: " << counted);
-  CHECK(counted <= 2 * 2000);
+  CHECK(counted <= 2 * 2000 + one_off_slack);
 }
