@@ -11,7 +11,13 @@
 using namespace occams_rpc;
 using namespace ::test;
 
+OCCAMS_RPC_SERVICE(CalServiceForPools, (add, std::int64_t(std::int64_t, std::int64_t)));
+
 namespace {
+
+struct pool_calculator {
+  std::int64_t add(std::int64_t a, std::int64_t b) { return a + b; }
+};
 
 /// A server on a fixed Unix socket that counts the calls it answered; stop() closes it at
 /// once (its clients see the connection drop), start() listens again on the same path.
@@ -231,4 +237,27 @@ TEST_CASE("update_addresses adds a server and removes one while calls flow", "[p
     CHECK(healthy.size() == 2);
     CHECK(std::find(healthy.begin(), healthy.end(), a.where) == healthy.end());
   }, 60s);
+}
+
+TEST_CASE("a typed call retried after a server's own rpc_timeout sends its arguments again intact", "[pool][failover][api]") {
+  // The stub encodes its arguments in the call's buffers; an error string answered by the
+  // first server must not overwrite them before the retry on the second.
+  struct always_timeout {
+    void operator()(server_request req) { req.respond_error(errc::timeout); }
+  };
+  asio::io_context io;
+  server first(io.get_executor(), always_timeout{});
+  api::router routes;
+  routes.add<CalServiceForPools>(pool_calculator{});
+  server second(io.get_executor(), std::move(routes));
+  auto a = first.listen(listen_address(true));
+  auto b = second.listen(listen_address(true));
+  failover_pool pool(io.get_executor(), {a, b}, fast_client, {.order = failover_order::primary_backup, .pool = fast_pool});
+  run(io, [&]() -> asio::awaitable<void> {
+    co_await wait_until([&] { return pool.healthy_addresses().size() == 2; });
+    api::stub<CalServiceForPools, failover_pool> cal(pool);
+    auto sum = co_await cal.add(40, 2);
+    REQUIRE(sum.has_value());
+    CHECK(*sum == 42);
+  });
 }

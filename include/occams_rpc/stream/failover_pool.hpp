@@ -137,6 +137,10 @@ class basic_failover_pool {
                                                                              std::span<const char> blob,
                                                                              call_response buffers) {
     std::error_code last = make_error_code(st->closed ? errc::closed : errc::unreachable);
+    // The caller's buffers stay out of the attempts: `msg` may point into them (a typed stub
+    // encodes there), and an attempt's answer (an error string) would overwrite what a retry
+    // must send again. Each attempt gets fresh buffers; the caller's go back on success.
+    call_response callers = std::move(buffers);
     std::vector<pool*> tried;
     std::size_t turn = st->turn++;
     for (std::size_t attempt = 0; attempt <= st->fcfg.retry_limit && !st->closed; ++attempt) {
@@ -147,14 +151,15 @@ class basic_failover_pool {
         if (!p) break;
       }
       tried.push_back(p.get());
-      auto [ec, r] = co_await p->async_call(act, msg, blob, std::move(buffers), tok);
+      auto [ec, r] = co_await p->async_call(act, msg, blob, call_response{}, tok);
       bool removed = std::find(st->pools.begin(), st->pools.end(), p) == st->pools.end();
       if (!ec || !(is_retriable(ec) || (removed && ec == errc::closed))) co_return std::tuple{ec, std::move(r)};
       st->log.debug("failover: {} on {}; trying another address", ec.message(), p->where().to_string());
       last = ec;
-      buffers = std::move(r);
     }
-    co_return std::tuple{last, std::move(buffers)};
+    callers.msg.clear();
+    callers.blob.clear();
+    co_return std::tuple{last, std::move(callers)};
   }
 
   std::shared_ptr<state> st_;
