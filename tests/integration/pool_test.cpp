@@ -261,3 +261,18 @@ TEST_CASE("a typed call retried after a server's own rpc_timeout sends its argum
     CHECK(*sum == 42);
   });
 }
+
+TEST_CASE("a typed stub calls through a client_pool", "[pool][api]") {
+  asio::io_context io;
+  api::router routes;
+  routes.add<CalServiceForPools>(pool_calculator{});
+  server srv(io.get_executor(), std::move(routes));
+  auto where = srv.listen(listen_address(true));
+  client_pool pool(io.get_executor(), where, fast_client, {.connections = 2});
+  run(io, [&]() -> asio::awaitable<void> {
+    api::stub<CalServiceForPools, client_pool> cal(pool);
+    auto sum = co_await cal.add(20, 22);  // made before any connection is up: it waits for one
+    REQUIRE(sum.has_value());
+    CHECK(*sum == 42);
+  });
+}

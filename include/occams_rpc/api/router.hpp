@@ -249,7 +249,10 @@ class basic_router {
     if constexpr (EC::kind == error_kind::code) {
       req.respond_error_code(EC::to_code(e));
     } else if constexpr (EC::kind == error_kind::string) {
-      req.respond_error_string(EC::to_string(e));
+      std::string_view text = EC::to_string(e);
+      if (from_wire_string(text))  // the client will read it as that framework error
+        log_.warn("a method answered the user error \"{}\", which reads as a framework error", text);
+      req.respond_error_string(text);
     } else {
       byte_buffer encoded;
       if (codec_.encode(e, encoded)) return req.respond_error(errc::encode);
