@@ -259,6 +259,9 @@ TEST_CASE("a typed call retried after a server's own rpc_timeout sends its argum
     auto sum = co_await cal.add(40, 2);
     REQUIRE(sum.has_value());
     CHECK(*sum == 42);
+    co_await pool.async_close(tok);
+    auto after = co_await call_once(pool);
+    CHECK(after == make_error_code(errc::closed));
   });
 }
 

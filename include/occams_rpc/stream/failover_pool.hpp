@@ -102,6 +102,22 @@ class basic_failover_pool {
     });
   }
 
+  /// close(), then completes once every pool is closed. Signature: void(std::error_code).
+  template <class Token = asio::deferred_t>
+  auto async_close(Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [st = st_](auto handler) {
+          auto work = [st]() -> asio::awaitable<void> {
+            st->closed = true;
+            auto pools = st->pools;
+            for (auto& p : pools) co_await p->async_close(tok);
+          };
+          asio::co_spawn(st->ex, std::move(work),
+                         [h = std::move(handler)](std::exception_ptr) mutable { std::move(h)(std::error_code{}); });
+        },
+        token);
+  }
+
   /// The addresses with at least one healthy connection (read on the executor).
   std::vector<address> healthy_addresses() const {
     std::vector<address> out;
