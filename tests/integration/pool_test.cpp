@@ -279,3 +279,25 @@ TEST_CASE("a typed stub calls through a client_pool", "[pool][api]") {
     CHECK(*sum == 42);
   });
 }
+
+TEST_CASE("a call waiting for a connection can be cancelled through its cancellation slot", "[pool]") {
+  asio::io_context io;
+  counting_server s(io);
+  s.stop();
+  auto cfg = fast_client;
+  cfg.connect_timeout = 5s;  // the wait would be long: the cancellation ends it
+  client_pool pool(io.get_executor(), s.where, cfg, fast_pool);
+  run(io, [&]() -> asio::awaitable<void> {
+    asio::cancellation_signal sig;
+    std::optional<std::error_code> got;
+    pool.async_call(1, bytes("x"), {}, {}, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, call_response) {
+      got = ec;
+    }));
+    co_await sleep_for(20ms);
+    CHECK_FALSE(got.has_value());  // still waiting: the server is down
+    sig.emit(asio::cancellation_type::terminal);
+    co_await wait_until([&] { return got.has_value(); });
+    CHECK(*got == make_error_code(errc::cancelled));
+    co_await pool.async_close(tok);
+  });
+}

@@ -171,7 +171,9 @@ class stub_base {
   /// Completion signature: void(M::result_type).
   template <class M, class... A>
   auto call(A&&... args) const {
-    static_assert(sizeof...(A) == M::arity, "occams_rpc: wrong number of arguments for this method");
+    static_assert(sizeof...(A) == M::arity,
+                  "occams_rpc: wrong number of arguments for this method (a completion token is not an "
+                  "argument: give it to the returned operation, e.g. stub.add(1, 2)(asio::use_future))");
     static_assert(detail::args_match<typename M::args_tuple, A...>::value,
                   "occams_rpc: an argument does not convert to the method's parameter type");
     call_response buffers = detail::call_buffer_pool::take();

@@ -21,7 +21,9 @@
 #include <occams_rpc/transport/socket_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
@@ -30,7 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
+#include <list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -56,7 +58,9 @@ class basic_client_pool {
     call_response buffers;
     detail::call_handler handler;
     clock::time_point deadline;
+    asio::cancellation_slot slot;  // the caller's, if any: cancels the wait, then the call
   };
+  using waiting_list = std::list<waiting_call>;  // stable positions for cancellation
 
   struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
@@ -66,7 +70,7 @@ class basic_client_pool {
     logger log;
     std::vector<std::unique_ptr<member>> members;
     std::size_t next = 0;
-    std::deque<waiting_call> waiting;
+    waiting_list waiting;
     asio::steady_timer sweep_timer;
     bool closed = false;
 
@@ -77,6 +81,8 @@ class basic_client_pool {
       auto self = this->weak_from_this().lock();
       if (!self) return;
       closed = true;
+      for (auto& w : waiting)
+        if (w.slot.is_connected()) w.slot.clear();
       auto dropped = std::move(waiting);  // destroyed unrun, like Asio's own operations
     }
   };
@@ -169,13 +175,37 @@ class basic_client_pool {
     if (!st->closed) {
       if (stream* s = pick(st)) return s->async_call(act, msg, blob, std::move(buffers), std::forward<Handler>(handler));
     }
+    auto slot = asio::get_associated_cancellation_slot(handler);
     detail::call_handler h;
     h.emplace(std::forward<Handler>(handler), st->ex);
     if (st->closed || !st->pcfg.wait_for_connection) {
       h.post(make_error_code(st->closed ? errc::closed : errc::unreachable), std::move(buffers));
       return;
     }
-    st->waiting.push_back({act, msg, blob, std::move(buffers), std::move(h), clock::now() + st->ccfg.connect_timeout});
+    st->waiting.push_back(
+        {act, msg, blob, std::move(buffers), std::move(h), clock::now() + st->ccfg.connect_timeout, slot});
+    if (slot.is_connected()) slot.template emplace<waiting_cancel>(st.get(), std::prev(st->waiting.end()));
+  }
+
+  /// Cancelling a call that waits for a connection takes it out and completes it.
+  struct waiting_cancel {
+    state* st;
+    typename waiting_list::iterator it;
+    waiting_cancel(state* s, typename waiting_list::iterator i) : st(s), it(i) {}
+    void operator()(asio::cancellation_type_t type) {
+      if (type == asio::cancellation_type::none) return;
+      waiting_call w = std::move(*it);
+      st->waiting.erase(it);  // w.slot is not cleared: it is being invoked
+      w.handler.post(make_error_code(errc::cancelled), std::move(w.buffers));
+    }
+  };
+
+  /// Takes the first waiting call out of the list, detached from its cancellation slot.
+  static waiting_call pop_waiting(const std::shared_ptr<state>& st) {
+    waiting_call w = std::move(st->waiting.front());
+    st->waiting.pop_front();
+    if (w.slot.is_connected()) w.slot.clear();
+    return w;
   }
 
   /// Sends the waiting calls on the connections that are up.
@@ -183,10 +213,12 @@ class basic_client_pool {
     while (!st->waiting.empty()) {
       stream* s = pick(st);
       if (!s) return;
-      waiting_call w = std::move(st->waiting.front());
-      st->waiting.pop_front();
+      waiting_call w = pop_waiting(st);
+      // The caller's cancellation slot goes with the call, which it can still cancel.
       s->async_call(w.act, w.msg, w.blob, std::move(w.buffers),
-                    [h = std::move(w.handler)](std::error_code ec, call_response r) mutable { h.dispatch(ec, std::move(r)); });
+                    asio::bind_cancellation_slot(w.slot, [h = std::move(w.handler)](std::error_code ec, call_response r) mutable {
+                      h.dispatch(ec, std::move(r));
+                    }));
     }
   }
 
@@ -197,8 +229,7 @@ class basic_client_pool {
       co_await st->sweep_timer.async_wait(tok);
       auto now = clock::now();
       while (!st->waiting.empty() && (st->closed || st->waiting.front().deadline <= now)) {
-        waiting_call w = std::move(st->waiting.front());
-        st->waiting.pop_front();
+        waiting_call w = pop_waiting(st);
         w.handler.post(make_error_code(st->closed ? errc::closed : errc::unreachable), std::move(w.buffers));
       }
     }
@@ -241,6 +272,7 @@ class basic_client_pool {
       m->s.abort(make_error_code(errc::io_err));  // calls still on it fail, retriable
       m->timer.expires_after(backoff);
       co_await m->timer.async_wait(tok);
+      backoff = std::min(backoff * 2, st->pcfg.reconnect_backoff_max);  // the next wait, if this reconnect fails
     }
   }
 
@@ -253,8 +285,10 @@ class basic_client_pool {
       m->healthy = false;
       m->s.close();
     }
-    auto waiting = std::move(st->waiting);
-    for (auto& w : waiting) w.handler.post(make_error_code(errc::closed), std::move(w.buffers));
+    while (!st->waiting.empty()) {
+      waiting_call w = pop_waiting(st);
+      w.handler.post(make_error_code(errc::closed), std::move(w.buffers));
+    }
   }
 
   std::shared_ptr<state> st_;
