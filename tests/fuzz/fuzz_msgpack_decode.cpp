@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -81,6 +82,30 @@ void decode_args_as(std::span<const char> bytes) {
   FUZZ_CHECK(again == args);
 }
 
+/// The direct decoder and msgpack-c's object tree must agree: both refuse, or both give the
+/// same value.
+template <class T>
+void same_as_general(std::span<const char> bytes) {
+  T fast{}, general{};
+  std::error_code a = codec.decode(bytes, fast);
+  std::error_code b = msgpack_codec::decode_general(bytes, general);
+  FUZZ_CHECK(static_cast<bool>(a) == static_cast<bool>(b));
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!a) FUZZ_CHECK(std::memcmp(&fast, &general, sizeof fast) == 0);
+  } else {
+    if (!a) FUZZ_CHECK(fast == general);
+  }
+}
+
+template <class... Args>
+void args_same_as_general(std::span<const char> bytes) {
+  std::tuple<Args...> fast{}, general{};
+  std::error_code a = codec.decode_args(bytes, fast);
+  std::error_code b = msgpack_codec::decode_args_general(bytes, general);
+  FUZZ_CHECK(static_cast<bool>(a) == static_cast<bool>(b));
+  if (!a) FUZZ_CHECK(fast == general);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -113,5 +138,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(std::memcmp(&d, &again, sizeof d) == 0);
     }
   }
+  same_as_general<std::int8_t>(bytes);
+  same_as_general<std::uint8_t>(bytes);
+  same_as_general<std::int16_t>(bytes);
+  same_as_general<std::uint32_t>(bytes);
+  same_as_general<std::int64_t>(bytes);
+  same_as_general<std::uint64_t>(bytes);
+  same_as_general<char>(bytes);
+  same_as_general<bool>(bytes);
+  same_as_general<float>(bytes);
+  same_as_general<double>(bytes);
+  same_as_general<std::string>(bytes);
+  same_as_general<std::vector<char>>(bytes);
+  same_as_general<std::vector<unsigned char>>(bytes);
+  same_as_general<unit>(bytes);
+  args_same_as_general<>(bytes);
+  args_same_as_general<std::int64_t, std::int64_t>(bytes);
+  args_same_as_general<std::string, std::vector<char>, bool, double>(bytes);
   return 0;
 }

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <occams_rpc/codec/codec.hpp>
+#include <occams_rpc/codec/detail/msgpack_fast_decode.hpp>
+#include <occams_rpc/codec/unit.hpp>
 #include <occams_rpc/core/error.hpp>
 
 #include <msgpack.hpp>
@@ -24,11 +26,6 @@
 #define OCCAMS_RPC_FIELDS(...) MSGPACK_DEFINE_MAP(__VA_ARGS__)
 
 namespace occams_rpc {
-
-/// No argument or no result: travels as msgpack nil (Rust's unit `()`).
-struct unit {
-  friend bool operator==(unit, unit) noexcept { return true; }
-};
 
 namespace detail {
 /// Decode limits derived from the input size, so that a forged length (an array of 2^32
@@ -57,6 +54,21 @@ class msgpack_codec {
 
   template <class T>
   std::error_code decode(std::span<const char> bytes, T& out) const noexcept {
+    if constexpr (detail::msgpack_fast::supported_scalar<T>) {
+      try {
+        return detail::msgpack_fast::decode(bytes.data(), bytes.size(), out) ? std::error_code{} : errc::decode;
+      } catch (...) {
+        return errc::decode;
+      }
+    } else {
+      return decode_general(bytes, out);
+    }
+  }
+
+  /// decode() through msgpack-c's object tree, for every type (decode() takes a direct path
+  /// for the simplest ones; tests compare the two).
+  template <class T>
+  static std::error_code decode_general(std::span<const char> bytes, T& out) noexcept {
     return decode_object(bytes, [&](const msgpack::object& o) { o.convert(out); });
   }
 
@@ -73,10 +85,29 @@ class msgpack_codec {
   template <class... Args>
   std::error_code decode_args(std::span<const char> bytes, std::tuple<Args...>& out) const noexcept {
     if constexpr (sizeof...(Args) == 0) {
-      msgpack::type::nil_t nil;
+      unit nil;
       return decode(bytes, nil);
     } else if constexpr (sizeof...(Args) == 1) {
       return decode(bytes, std::get<0>(out));
+    } else if constexpr (detail::msgpack_fast::supported_args<std::tuple<Args...>>::value) {
+      try {
+        return detail::msgpack_fast::decode_array(bytes.data(), bytes.size(), out) ? std::error_code{} : errc::decode;
+      } catch (...) {
+        return errc::decode;
+      }
+    } else {
+      return decode_args_general(bytes, out);
+    }
+  }
+
+  /// decode_args() through msgpack-c's object tree (see decode_general).
+  template <class... Args>
+  static std::error_code decode_args_general(std::span<const char> bytes, std::tuple<Args...>& out) noexcept {
+    if constexpr (sizeof...(Args) == 0) {
+      msgpack::type::nil_t nil;
+      return decode_general(bytes, nil);
+    } else if constexpr (sizeof...(Args) == 1) {
+      return decode_general(bytes, std::get<0>(out));
     } else {
       // msgpack-c's tuple adaptor leaves missing elements untouched and ignores extra ones;
       // the Rust side rejects a wrong argument count, and so do we.

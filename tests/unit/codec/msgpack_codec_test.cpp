@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <limits>
 #include <map>
 #include <optional>
@@ -414,4 +416,60 @@ TEST_CASE("decoding random bytes as many types never throws", "[codec]") {
     }
     REQUIRE(all_ok);
   }
+}
+
+namespace {
+/// Both decoders (the direct one and msgpack-c's) on `bytes`: same verdict, same value.
+template <class T>
+bool decoders_agree(std::span<const char> bytes) {
+  T fast{}, general{};
+  auto a = msgpack_codec{}.decode(bytes, fast);
+  auto b = msgpack_codec::decode_general(bytes, general);
+  if (static_cast<bool>(a) != static_cast<bool>(b)) return false;
+  if constexpr (std::is_floating_point_v<T>) return a || std::memcmp(&fast, &general, sizeof fast) == 0;
+  else return a || fast == general;
+}
+template <class T>
+int disagreements_on_short_inputs() {
+  int bad = 0;
+  char buf[3];
+  for (int len = 1; len <= 3; ++len)
+    for (int v = 0; v < (len == 1 ? 256 : len == 2 ? 65536 : 65536); ++v) {
+      buf[0] = static_cast<char>(v & 0xff);
+      buf[1] = static_cast<char>((v >> 8) & 0xff);
+      buf[2] = static_cast<char>(len == 3 ? 0xff - (v & 0xff) : 0);
+      bad += !decoders_agree<T>(std::span<const char>(buf, static_cast<std::size_t>(len)));
+    }
+  return bad;
+}
+}  // namespace
+
+TEST_CASE("the direct decoder agrees with msgpack-c on every input of up to two bytes and many of three", "[codec]") {
+  CHECK(disagreements_on_short_inputs<std::int8_t>() == 0);
+  CHECK(disagreements_on_short_inputs<std::uint8_t>() == 0);
+  CHECK(disagreements_on_short_inputs<std::int16_t>() == 0);
+  CHECK(disagreements_on_short_inputs<std::uint64_t>() == 0);
+  CHECK(disagreements_on_short_inputs<std::int64_t>() == 0);
+  CHECK(disagreements_on_short_inputs<bool>() == 0);
+  CHECK(disagreements_on_short_inputs<double>() == 0);
+  CHECK(disagreements_on_short_inputs<std::string>() == 0);
+  CHECK(disagreements_on_short_inputs<std::vector<char>>() == 0);
+  CHECK(disagreements_on_short_inputs<unit>() == 0);
+}
+
+TEST_CASE("the direct decoder checks integer ranges like msgpack-c", "[codec]") {
+  CHECK(decode_error<std::uint8_t>("cd 01 00") == errc::decode);      // 256
+  CHECK(decode_error<std::int8_t>("d1 ff 7f") == errc::decode);       // -129
+  CHECK(decode_error<std::uint64_t>("ff") == errc::decode);           // -1
+  CHECK(decode_error<std::int64_t>("cf 80 00 00 00 00 00 00 00") == errc::decode);  // 2^63
+  std::int64_t v = 0;
+  CHECK_FALSE(msgpack_codec{}.decode(std::span<const char>("\xd0\x05", 2), v));  // int8 5 is positive
+  CHECK(v == 5);
+  double d = 0;
+  CHECK_FALSE(msgpack_codec{}.decode(std::span<const char>("\xca\x3f\xc0\x00\x00", 5), d));  // float32 1.5
+  CHECK(d == 1.5);
+  std::tuple<std::int64_t, std::int64_t> args;
+  CHECK(msgpack_codec{}.decode_args(std::span<const char>("\x93\x01\x02\x03", 4), args) == errc::decode);
+  CHECK_FALSE(msgpack_codec{}.decode_args(std::span<const char>("\x92\x01\x02", 3), args));
+  CHECK(args == std::tuple<std::int64_t, std::int64_t>{1, 2});
 }
