@@ -117,7 +117,21 @@ void msgpack_decode(benchmark::State& state, T value) {
   }
 }
 
+/// Call arguments as a server decodes them: one array of exactly that many items.
+template <class... T>
+void msgpack_decode_args(benchmark::State& state, std::tuple<T...> value) {
+  byte_buffer in;
+  (void)std::apply([&](const auto&... v) { return codec.encode_args(in, v...); }, value);
+  std::tuple<T...> out{};
+  for (auto _ : state) {
+    auto ec = codec.decode_args(in.span(), out);
+    benchmark::DoNotOptimize(ec);
+    benchmark::DoNotOptimize(out);
+  }
+}
+
 BENCHMARK_CAPTURE(msgpack_encode, i64_pair, i64_pair{1, -1234567890123});
+BENCHMARK_CAPTURE(msgpack_decode_args, i64_pair, i64_pair{1, -1234567890123});
 BENCHMARK_CAPTURE(msgpack_decode, i64_pair, i64_pair{1, -1234567890123});
 BENCHMARK_CAPTURE(msgpack_encode, string64, std::string(64, 'a'));
 BENCHMARK_CAPTURE(msgpack_decode, string64, std::string(64, 'a'));
