@@ -301,3 +301,23 @@ TEST_CASE("a call waiting for a connection can be cancelled through its cancella
     co_await pool.async_close(tok);
   });
 }
+
+TEST_CASE("calls waiting for a connection are bounded: past max_waiting they fail with overloaded", "[pool]") {
+  asio::io_context io;
+  counting_server s(io);
+  s.stop();
+  auto cfg = fast_pool;
+  cfg.max_waiting = 3;
+  client_pool pool(io.get_executor(), s.where, fast_client, cfg);
+  run(io, [&]() -> asio::awaitable<void> {
+    std::vector<std::error_code> got;
+    for (int i = 0; i < 5; ++i)
+      pool.async_call(1, bytes("x"), {}, {}, [&](std::error_code ec, call_response) { got.push_back(ec); });
+    co_await wait_until([&] { return got.size() == 2; });  // the two past the bound, at once
+    CHECK(got[0] == make_error_code(errc::overloaded));
+    CHECK(got[1] == make_error_code(errc::overloaded));
+    co_await wait_until([&] { return got.size() == 5; });  // the others after the connect timeout
+    for (std::size_t i = 2; i < 5; ++i) CHECK(got[i] == make_error_code(errc::unreachable));
+    co_await pool.async_close(tok);
+  });
+}

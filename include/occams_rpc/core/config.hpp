@@ -61,6 +61,9 @@ struct pool_config {
   /// While no connection is up, a call waits for one (up to client_config::connect_timeout,
   /// then fails with `unreachable`), or fails with `unreachable` at once when false.
   bool wait_for_connection = true;
+  /// At most this many calls wait for a connection; more fail with `overloaded` at once (each
+  /// waiting call holds its buffers and handler: the bound keeps memory bounded).
+  std::size_t max_waiting = 4096;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;

@@ -5,8 +5,9 @@
 // backoff (reconnect_backoff, doubling up to reconnect_backoff_max) and connects again. A
 // connection is healthy again as soon as a reconnect succeeds. Calls go round robin over the
 // healthy connections. While none is up, a call waits for one (at most the connect timeout,
-// then it fails with `unreachable`) or, with wait_for_connection = false, fails with
-// `unreachable` at once: nothing hangs.
+// then it fails with `unreachable`; beyond max_waiting waiting calls it fails with
+// `overloaded`) or, with wait_for_connection = false, fails with `unreachable` at once: nothing
+// hangs, and nothing piles up without bound.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
@@ -178,8 +179,9 @@ class basic_client_pool {
     auto slot = asio::get_associated_cancellation_slot(handler);
     detail::call_handler h;
     h.emplace(std::forward<Handler>(handler), st->ex);
-    if (st->closed || !st->pcfg.wait_for_connection) {
-      h.post(make_error_code(st->closed ? errc::closed : errc::unreachable), std::move(buffers));
+    if (st->closed || !st->pcfg.wait_for_connection || st->waiting.size() >= st->pcfg.max_waiting) {
+      errc why = st->closed ? errc::closed : !st->pcfg.wait_for_connection ? errc::unreachable : errc::overloaded;
+      h.post(make_error_code(why), std::move(buffers));
       return;
     }
     st->waiting.push_back(

@@ -135,3 +135,28 @@ TEST_CASE("validate rejects a bad server_config with invalid_config naming the f
   // A zero close_wait is valid: shutdown does not wait.
   CHECK_NOTHROW(validate(server_config{.close_wait = 0ms}));
 }
+
+TEST_CASE("pool and failover configs are valid by default and name the field that is not", "[core]") {
+  CHECK_NOTHROW(validate(pool_config{}));
+  CHECK_NOTHROW(validate(failover_config{}));
+  struct bad_pool {
+    pool_config cfg;
+    const char* field;
+  };
+  const bad_pool cases[] = {
+      {{.connections = 0}, "connections"},
+      {{.health_check_period = 0ms}, "health_check_period"},
+      {{.reconnect_backoff = 0ms}, "reconnect_backoff"},
+      {{.reconnect_backoff = 2s, .reconnect_backoff_max = 1s}, "reconnect_backoff_max"},
+  };
+  for (const auto& c : cases) {
+    INFO("field " << c.field);
+    auto why = c.cfg.problem();
+    REQUIRE(why);
+    CHECK_THAT(*why, Catch::Contains(std::string("pool_config.") + c.field));
+  }
+  auto why = failover_config{.retry_limit = 65}.problem();
+  REQUIRE(why);
+  CHECK_THAT(*why, Catch::Contains("failover_config.retry_limit"));
+  CHECK(failover_config{.pool = {.connections = 0}}.problem());  // the pool's own config is checked too
+}
