@@ -11,6 +11,7 @@
 #include <occams_rpc/proto/timeout_wheel.hpp>
 #include <occams_rpc/proto/window_throttler.hpp>
 #include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/detail/batch_writer.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
@@ -23,7 +24,6 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 
 #include <chrono>
 #include <limits>
@@ -64,8 +64,7 @@ class client_connection final : public shutdown_hook,
         cfg_(cfg),
         log_(std::move(log)),
         reader_(cfg.max_frame_size, cfg.buffer_size),
-        pending_(cfg.buffer_size),
-        writing_(cfg.buffer_size),
+        writer_(cfg.buffer_size),
         table_(cfg.window + max_pings),
         window_(cfg.window),
         wheel_(std::max<std::uint64_t>(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick) + 2, 8)),
@@ -150,7 +149,7 @@ class client_connection final : public shutdown_hook,
     e->slot = asio::get_associated_cancellation_slot(handler);
     e->on_ping.emplace(std::forward<Handler>(handler), ex_);
     if (e->slot.is_connected()) e->slot.template emplace<call_cancel>(this, seq);
-    pending_.add_ping(seq, cfg_.client_id);
+    writer_.pending().add_ping(seq, cfg_.client_id);
     e->batch_gen = pending_gen_;
     wheel_.schedule(*e, timeout_ticks_);
     writer_wake_.notify();
@@ -195,7 +194,7 @@ class client_connection final : public shutdown_hook,
   void add_close_waiter(Handler&& handler) {
     auto h = std::make_unique<void_handler>();
     h->emplace(std::forward<Handler>(handler), ex_);
-    if (state_ == state::closed && !write_in_progress_) {
+    if (state_ == state::closed && !writer_.writing()) {
       h->post(std::error_code{});
       return;
     }
@@ -248,9 +247,9 @@ class client_connection final : public shutdown_hook,
       e->on_call.emplace(std::forward<Handler>(handler), ex_);
       if (e->slot.is_connected()) e->slot.template emplace<call_cancel>(this, seq);
     }
-    auto mark = pending_.begin_request(seq, act, cfg_.client_id);
-    pending_.body().append(msg);
-    pending_.end_request(mark, blob);
+    auto mark = writer_.pending().begin_request(seq, act, cfg_.client_id);
+    writer_.pending().body().append(msg);
+    writer_.pending().end_request(mark, blob);
     e->blob_by_ref = blob.size() >= proto::frame_writer::default_blob_ref_threshold;
     e->batch_gen = pending_gen_;
     wheel_.schedule(*e, timeout_ticks_);
@@ -355,23 +354,14 @@ class client_connection final : public shutdown_hook,
 
   asio::awaitable<void> write_loop() {
     for (;;) {
-      while (pending_.empty()) {
+      while (writer_.pending().empty()) {
         if (state_ == state::closed) co_return;
         co_await writer_wake_.async_wait(asio::as_tuple(asio::deferred));
       }
       if (state_ == state::closed) co_return;
-      std::swap(pending_, writing_);
       std::uint64_t gen = pending_gen_++;
-      gather_.clear();
-      for (auto s : writing_.buffers()) gather_.emplace_back(s.data(), s.size());
-      write_in_progress_ = true;
-      write_started_ = std::chrono::steady_clock::now();
-      auto [ec, n] = co_await asio::async_write(socket_, std::span<const asio::const_buffer>(gather_),
-                                                asio::as_tuple(asio::deferred));
-      write_in_progress_ = false;
+      auto ec = co_await writer_.write_next(socket_);
       written_gen_ = gen;
-      writing_.clear();
-      writing_.shrink_to(cfg_.buffer_size * 16);
       if (ec && state_ != state::closed) {
         log_.info("client connection write failed: {}", ec.message());
         fail(errc::io_err);
@@ -393,7 +383,7 @@ class client_connection final : public shutdown_hook,
         log_.debug("call seq {} timed out", e.seq);
         complete(e, errc::timeout);
       });
-      if (write_in_progress_ && std::chrono::steady_clock::now() - write_started_ > cfg_.write_timeout) {
+      if (writer_.stuck(std::chrono::steady_clock::now(), cfg_.write_timeout)) {
         log_.warn("client connection write stuck for over {} ms: closing", cfg_.write_timeout.count());
         fail(errc::io_err);
       }
@@ -431,8 +421,8 @@ class client_connection final : public shutdown_hook,
     for (auto seq : seqs)
       if (auto* e = table_.find(seq)) complete(*e, ec);
     window_.drain_waiters([](proto::window_throttler::waiter& w) { w.wake(&w); });
-    if (!write_in_progress_) {
-      pending_.clear();  // never to be written: nothing references the callers' blobs after this
+    if (!writer_.writing()) {
+      writer_.pending().clear();  // never to be written: nothing references the callers' blobs after this
       written_gen_ = std::numeric_limits<std::uint64_t>::max();
       release_abandoned();
     }
@@ -442,7 +432,7 @@ class client_connection final : public shutdown_hook,
     Transport::close(socket_);
     tick_timer_.cancel();
     writer_wake_.notify();
-    if (!write_in_progress_) after_closed();
+    if (!writer_.writing()) after_closed();
   }
 
   void after_closed() {
@@ -455,9 +445,7 @@ class client_connection final : public shutdown_hook,
   client_config cfg_;
   logger log_;
   proto::response_reader reader_;
-  proto::frame_writer pending_;  // filled by calls
-  proto::frame_writer writing_;  // being written
-  std::vector<asio::const_buffer> gather_;  // written through a span: Asio copies the sequence
+  batch_writer writer_;
   proto::inflight_table<pending_call> table_;
   proto::window_throttler window_;
   proto::timeout_wheel<pending_call> wheel_;
@@ -467,8 +455,6 @@ class client_connection final : public shutdown_hook,
   std::uint64_t pending_gen_ = 1;  // the batch calls are being added to
   std::uint64_t written_gen_ = 0;  // the last batch whose write completed
   std::size_t abandoned_ = 0;
-  bool write_in_progress_ = false;
-  std::chrono::steady_clock::time_point write_started_{};
   state state_ = state::open;
   std::error_code failure_;
   std::size_t max_in_flight_seen_ = 0;

@@ -6,6 +6,7 @@
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/proto/frame_reader.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
+#include <occams_rpc/stream/detail/batch_writer.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
 #include <occams_rpc/stream/server_request.hpp>
@@ -18,7 +19,6 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/write.hpp>
 
 #include <chrono>
 #include <exception>
@@ -76,8 +76,7 @@ class server_connection final : public request_owner,
         peer_(std::move(peer)),
         on_closed_(std::move(on_closed)),
         reader_(cfg.max_frame_size, cfg.buffer_size),
-        pending_(cfg.buffer_size),
-        writing_(cfg.buffer_size),
+        writer_(cfg.buffer_size),
         writer_wake_(ex_),
         reader_wake_(ex_),
         last_activity_(clock::now()) {}
@@ -119,7 +118,7 @@ class server_connection final : public request_owner,
 
   /// For the server's timer: idle connections (nothing in flight, no traffic) are closed.
   void check_idle(clock::time_point now) {
-    if (closed_ || in_use_ > 0 || write_in_progress_ || !pending_.empty()) return;
+    if (closed_ || in_use_ > 0 || writer_.writing() || !writer_.pending().empty()) return;
     if (now - last_activity_ >= cfg_.idle_timeout) force_close("idle timeout");
   }
 
@@ -147,13 +146,13 @@ class server_connection final : public request_owner,
     }
     switch (s.flag) {
       case proto::response_flag::ok:
-        pending_.add_response(s.header.seq, s.resp_msg.span(), s.resp_blob.span());
+        writer_.pending().add_response(s.header.seq, s.resp_msg.span(), s.resp_blob.span());
         break;
       case proto::response_flag::error_code:
-        pending_.add_error_code(s.header.seq, s.error_code);
+        writer_.pending().add_error_code(s.header.seq, s.error_code);
         break;
       case proto::response_flag::error_string:
-        pending_.add_error_string(s.header.seq, s.resp_msg.view());
+        writer_.pending().add_error_string(s.header.seq, s.resp_msg.view());
         break;
     }
     // A large blob is written from the slot itself: release it after that write.
@@ -200,7 +199,7 @@ class server_connection final : public request_owner,
   }
 
   bool must_pause() const noexcept {
-    return in_use_ >= cfg_.max_inflight || pending_.bytes() >= cfg_.max_pending_write;
+    return in_use_ >= cfg_.max_inflight || writer_.pending().bytes() >= cfg_.max_pending_write;
   }
 
   asio::awaitable<void> read_loop() {
@@ -227,7 +226,7 @@ class server_connection final : public request_owner,
           co_return;
         }
         if (frame.is_ping()) {
-          pending_.add_response(frame.header.seq, {});
+          writer_.pending().add_response(frame.header.seq, {});
           writer_wake_.notify();
         } else {
           handle(frame);
@@ -255,23 +254,14 @@ class server_connection final : public request_owner,
 
   asio::awaitable<void> write_loop() {
     for (;;) {
-      while (pending_.empty()) {
+      while (writer_.pending().empty()) {
         if (closed_) co_return;
         co_await writer_wake_.async_wait(asio::as_tuple(asio::deferred));
       }
       if (closed_) co_return;
-      std::swap(pending_, writing_);
       writing_slots_.swap(pending_slots_);
-      gather_.clear();
-      for (auto s : writing_.buffers()) gather_.emplace_back(s.data(), s.size());
-      write_in_progress_ = true;
-      write_started_ = clock::now();
-      auto [ec, n] = co_await asio::async_write(socket_, std::span<const asio::const_buffer>(gather_),
-                                                asio::as_tuple(asio::deferred));
-      write_in_progress_ = false;
+      auto ec = co_await writer_.write_next(socket_);
       last_activity_ = clock::now();
-      writing_.clear();
-      writing_.shrink_to(cfg_.buffer_size * 16);
       for (auto* s : writing_slots_) release(s);
       writing_slots_.clear();
       if (ec) {
@@ -286,13 +276,13 @@ class server_connection final : public request_owner,
  public:
   /// For the server's timer: a write stuck for longer than write_timeout closes the connection.
   void check_write_stuck(clock::time_point now) {
-    if (write_in_progress_ && now - write_started_ > cfg_.write_timeout) force_close("write timed out");
+    if (writer_.stuck(now, cfg_.write_timeout)) force_close("write timed out");
   }
 
  private:
   void maybe_close() {
     if (closed_ || !draining_) return;
-    if (in_use_ == 0 && pending_.empty() && !write_in_progress_) {
+    if (in_use_ == 0 && writer_.pending().empty() && !writer_.writing()) {
       Transport::shutdown_send(socket_);
       close_now();
     }
@@ -305,7 +295,7 @@ class server_connection final : public request_owner,
     reader_wake_.notify();
     for (auto* s : pending_slots_) release(s);
     pending_slots_.clear();
-    pending_.clear();
+    writer_.pending().clear();
     if (auto f = std::move(on_closed_)) f(this);
   }
 
@@ -317,11 +307,9 @@ class server_connection final : public request_owner,
   std::string peer_;
   std::function<void(server_connection*)> on_closed_;
   proto::request_reader reader_;
-  proto::frame_writer pending_;
-  proto::frame_writer writing_;
+  batch_writer writer_;
   std::vector<request_slot*> pending_slots_;  // slots whose blobs the pending batch references
   std::vector<request_slot*> writing_slots_;
-  std::vector<asio::const_buffer> gather_;  // written through a span: Asio copies the sequence
   wake_event writer_wake_;
   wake_event reader_wake_;
   // Every slot ever made, owned here: one in flight may be referenced only by an answer
@@ -333,8 +321,6 @@ class server_connection final : public request_owner,
   bool in_dispatch_ = false;
   bool draining_ = false;
   bool closed_ = false;
-  bool write_in_progress_ = false;
-  clock::time_point write_started_{};
   clock::time_point last_activity_;
 };
 
