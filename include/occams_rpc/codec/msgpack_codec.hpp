@@ -54,15 +54,8 @@ class msgpack_codec {
 
   template <class T>
   std::error_code decode(std::span<const char> bytes, T& out) const noexcept {
-    if constexpr (detail::msgpack_fast::supported_scalar<T>) {
-      try {
-        return detail::msgpack_fast::decode(bytes.data(), bytes.size(), out) ? std::error_code{} : errc::decode;
-      } catch (...) {
-        return errc::decode;
-      }
-    } else {
-      return decode_general(bytes, out);
-    }
+    if constexpr (detail::msgpack_fast::supported_scalar<T>) return detail::msgpack_fast::decode(bytes, out);
+    else return decode_general(bytes, out);
   }
 
   /// decode() through msgpack-c's object tree, for every type (decode() takes a direct path
@@ -90,11 +83,7 @@ class msgpack_codec {
     } else if constexpr (sizeof...(Args) == 1) {
       return decode(bytes, std::get<0>(out));
     } else if constexpr (detail::msgpack_fast::supported_args<std::tuple<Args...>>::value) {
-      try {
-        return detail::msgpack_fast::decode_array(bytes.data(), bytes.size(), out) ? std::error_code{} : errc::decode;
-      } catch (...) {
-        return errc::decode;
-      }
+      return detail::msgpack_fast::decode_array(bytes, out);
     } else {
       return decode_args_general(bytes, out);
     }

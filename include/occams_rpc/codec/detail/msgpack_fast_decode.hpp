@@ -7,10 +7,13 @@
 #pragma once
 
 #include <occams_rpc/codec/unit.hpp>
+#include <occams_rpc/core/error.hpp>
 
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <span>
+#include <system_error>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -178,17 +181,30 @@ bool read_value(reader& r, T& out) {
   }
 }
 
-/// Decodes one value; false for anything msgpack-c would refuse too.
-template <class T>
-bool decode(const char* data, std::size_t size, T& out) {
-  reader r(data, size);
-  return read_value(r, out);
+/// Runs `read`, turning a refusal or an exception (out of memory) into errc::decode, as the
+/// codec concept wants.
+template <class Read>
+std::error_code guarded(Read&& read) noexcept {
+  try {
+    return read() ? std::error_code{} : make_error_code(errc::decode);
+  } catch (...) {
+    return errc::decode;
+  }
 }
 
-/// Decodes call arguments sent as one array of exactly sizeof...(T) items.
+/// Decodes one value; errc::decode for anything msgpack-c would refuse too.
+template <class T>
+std::error_code decode(std::span<const char> bytes, T& out) noexcept {
+  return guarded([&] {
+    reader r(bytes.data(), bytes.size());
+    return read_value(r, out);
+  });
+}
+
+/// Reads call arguments sent as one array of exactly sizeof...(T) items.
 template <class... T>
-bool decode_array(const char* data, std::size_t size, std::tuple<T...>& out) {
-  reader r(data, size);
+bool read_array(std::span<const char> bytes, std::tuple<T...>& out) {
+  reader r(bytes.data(), bytes.size());
   unsigned tag;
   if (!r.byte(tag)) return false;
   std::size_t count;
@@ -207,6 +223,12 @@ bool decode_array(const char* data, std::size_t size, std::tuple<T...>& out) {
   }
   if (count != sizeof...(T)) return false;
   return std::apply([&](auto&... v) { return (read_value(r, v) && ...); }, out);
+}
+
+/// Decodes call arguments sent as one array of exactly sizeof...(T) items.
+template <class... T>
+std::error_code decode_array(std::span<const char> bytes, std::tuple<T...>& out) noexcept {
+  return guarded([&] { return read_array(bytes, out); });
 }
 
 }  // namespace occams_rpc::detail::msgpack_fast
