@@ -6,6 +6,8 @@
 // Input: byte 0 picks the frame limit and the chunking seed, the rest is the stream.
 #include <occams_rpc/proto/frame_reader.hpp>
 
+#include "fuzz_check.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -21,14 +23,6 @@ namespace {
 
 using namespace occams_rpc;
 using namespace occams_rpc::proto;
-
-#define FUZZ_CHECK(cond)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);   \
-      std::abort();                                                                        \
-    }                                                                                      \
-  } while (0)
 
 std::uint32_t le32(const unsigned char* p) {
   return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;

@@ -4,6 +4,8 @@
 // an encode/decode round trip unchanged.
 #include <occams_rpc/codec/msgpack_codec.hpp>
 
+#include "fuzz_check.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -20,14 +22,6 @@
 namespace {
 
 using namespace occams_rpc;
-
-#define FUZZ_CHECK(cond)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);   \
-      std::abort();                                                                        \
-    }                                                                                      \
-  } while (0)
 
 struct point {
   std::int32_t x = 0;

@@ -30,8 +30,7 @@ TEST_CASE("steady-state calls allocate nothing on the client and server hot path
   long counted = -1;
   int failures = 0;
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     std::string msg(64, 'm');
     call_response buffers;
     co_await caller(client, 2000, msg, buffers, failures);  // warm up: buffers and pools grow
@@ -51,8 +50,7 @@ TEST_CASE("echoing large blobs allocates nothing once warm: the server keeps lar
   long counted = -1;
   int failures = 0;
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     std::string blob(256 * 1024, 'b');  // above 16 x buffer_size: a "large" buffer
     call_response buffers;
     auto calls = [&](int n) -> asio::awaitable<void> {

@@ -28,8 +28,7 @@ TEST_CASE("a msg and a 1 KiB blob travel to the server and back unchanged", "[st
   server srv(io.get_executor(), echo_dispatch{&calls});
   auto where = srv.listen(listen_address(use_unix));
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     std::string msg = "hello";
     std::string blob(1024, '\0');
     std::mt19937 rng(42);
@@ -48,8 +47,7 @@ TEST_CASE("a user error code is returned and the next call on the connection wor
   server srv(io.get_executor(), echo_dispatch{});
   auto where = srv.listen(listen_address(use_unix));
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     auto [e1, r1] = co_await client.async_call(2, bytes("x"), {}, {}, tok);
     CHECK(e1 == std::error_code(13, remote_category()));
     CHECK(r1.flag == proto::response_flag::error_code);
@@ -71,8 +69,7 @@ TEST_CASE("pings are answered by the server and never reach the dispatch", "[str
   server srv(io.get_executor(), echo_dispatch{&calls});
   auto where = srv.listen(listen_address(use_unix));
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     for (int i = 0; i < 3; ++i) {
       auto [pec] = co_await client.async_ping(tok);
       CHECK_FALSE(pec);

@@ -16,6 +16,22 @@ using namespace test;
 
 namespace {
 
+/// Makes `n` echo calls numbered 0..n-1 (the number is the msg) and counts how many completed,
+/// and how many came back with their own number.
+struct numbered_calls {
+  std::vector<std::string> msgs;
+  int ok = 0, done = 0;
+  numbered_calls(const numbered_calls&) = delete;  // the callbacks point at this object
+  numbered_calls(client_stream& client, int n) {
+    for (int i = 0; i < n; ++i) msgs.push_back(std::to_string(i));
+    for (int i = 0; i < n; ++i)
+      client.async_call(1, bytes(msgs[i]), {}, {}, [this, i](std::error_code ec, call_response r) {
+        ++done;
+        ok += !ec && str(r.msg) == msgs[i];
+      });
+  }
+};
+
 /// Echoes msg; odd-numbered requests (by the number in msg) after `delay`.
 struct delayed_echo {
   std::chrono::milliseconds delay;
@@ -132,18 +148,11 @@ TEST_CASE("40 calls in flight when the client closes all complete, 20 of them af
   run(io, [&]() -> asio::awaitable<void> {
     auto client = co_await connect(where);
     constexpr int n = 40;
-    int ok = 0, done = 0;
-    std::vector<std::string> msgs;
-    for (int i = 0; i < n; ++i) msgs.push_back(std::to_string(i));
-    for (int i = 0; i < n; ++i)
-      client.async_call(1, bytes(msgs[i]), {}, {}, [&, i](std::error_code ec, call_response r) {
-        ++done;
-        if (!ec && str(r.msg) == msgs[i]) ++ok;
-      });
+    numbered_calls calls(client, n);
     auto [cec] = co_await client.async_close(tok);
     CHECK_FALSE(cec);
-    CHECK(done == n);
-    CHECK(ok == n);
+    CHECK(calls.done == n);
+    CHECK(calls.ok == n);
     // After close, new calls are refused.
     auto [ec, r] = co_await client.async_call(1, bytes("1"), {}, {}, tok);
     CHECK(ec == make_error_code(errc::closed));
@@ -248,20 +257,12 @@ TEST_CASE("graceful shutdown answers the calls in flight, then closes", "[stream
   run(io, [&]() -> asio::awaitable<void> {
     auto client = co_await connect(where);
     constexpr int n = 10;
-    int ok = 0, done = 0;
-    std::vector<std::string> msgs;
-    for (int i = 0; i < n; ++i) msgs.push_back(std::to_string(i));
-    for (int i = 0; i < n; ++i)
-      client.async_call(1, bytes(msgs[i]), {}, {}, [&, i](std::error_code ec, call_response r) {
-        ++done;
-        ok += !ec && str(r.msg) == msgs[i];
-      });
-    asio::steady_timer t(io, 30ms);  // let the requests reach the server
-    co_await t.async_wait(asio::deferred);
+    numbered_calls calls(client, n);
+    co_await sleep_for(30ms);  // let the requests reach the server
     auto [sec] = co_await srv.async_shutdown(tok);
     CHECK_FALSE(sec);
-    CHECK(ok == n);
-    CHECK(done == n);
+    CHECK(calls.ok == n);
+    CHECK(calls.done == n);
     CHECK(srv.connection_count() == 0);
     // Nobody accepts any more.
     auto [cec, c2] = co_await client_stream::async_connect(io.get_executor(), where, {.connect_timeout = 500ms}, {}, tok);

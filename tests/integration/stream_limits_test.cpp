@@ -24,8 +24,7 @@ TEST_CASE("the server closes a connection that stays idle past the idle timeout"
   server srv(io.get_executor(), echo{}, {.idle_timeout = 100ms, .timer_tick = 20ms});
   auto where = srv.listen(listen_address(true));
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     auto [e1, r1] = co_await client.async_call(1, bytes("still busy"), {}, {}, tok);
     CHECK_FALSE(e1);
     for (int i = 0; i < 100 && client.is_open(); ++i) co_await sleep_for(10ms);
@@ -51,8 +50,7 @@ TEST_CASE("a request answered from another thread reaches its client", "[stream]
   server srv(io.get_executor(), hand_off{&workers});
   auto where = srv.listen(listen_address(false));
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     for (int i = 0; i < 20; ++i) {
       std::string msg = std::to_string(i);
       auto [e, r] = co_await client.async_call(1, bytes(msg), {}, {}, tok);
@@ -71,8 +69,7 @@ TEST_CASE("a request dropped without an answer is answered rpc_internal_err", "[
   server srv(io.get_executor(), drop{});
   auto where = srv.listen(listen_address(true));
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     auto [e, r] = co_await client.async_call(1, bytes("x"), {}, {}, tok);
     CHECK(e == make_error_code(errc::internal));
   });
@@ -90,8 +87,7 @@ TEST_CASE("listening on a stale Unix socket file replaces it", "[stream][transpo
   server srv(io.get_executor(), echo{});
   auto where = srv.listen("unix:" + path);
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where);
     auto [e, r] = co_await client.async_call(1, bytes("fresh"), {}, {}, tok);
     CHECK(str(r.msg) == "fresh");
   });
@@ -125,8 +121,7 @@ TEST_CASE("abort fails the calls in flight and later calls with closed", "[strea
   server srv(io.get_executor(), holding_dispatch{&held});
   auto where = srv.listen(listen_address(true));
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {.window = 2}, {}, tok);
-    REQUIRE_FALSE(ec);
+    auto client = co_await connect(where, {.window = 2});
     int done = 0, closed = 0;
     for (int i = 0; i < 5; ++i)  // 2 in flight, 3 waiting for the window
       client.async_call(1, bytes("x"), {}, {}, [&](std::error_code e, call_response) {
@@ -152,9 +147,8 @@ TEST_CASE("an io_context destroyed with calls in flight frees the callers waitin
     std::vector<server_request> held;
     server srv(io.get_executor(), holding_dispatch{&held});
     auto where = srv.listen(listen_address(use_unix));
-    auto caller = [&io, where](std::shared_ptr<int> in_frame, std::shared_ptr<int> in_callback) -> asio::awaitable<void> {
-      auto [ec, client] = co_await client_stream::async_connect(io.get_executor(), where, {.window = 1}, {}, tok);
-      REQUIRE_FALSE(ec);
+    auto caller = [where](std::shared_ptr<int> in_frame, std::shared_ptr<int> in_callback) -> asio::awaitable<void> {
+      auto client = co_await connect(where, {.window = 1});
       // In flight, never answered:
       client.async_call(1, bytes("a"), {}, {}, [m = std::move(in_callback)](auto...) {});
       // Waits for the window:
