@@ -1,6 +1,7 @@
 #include <occams_rpc/proto/frame_reader.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
 
+#include "unit/support/frames.hpp"
 #include "unit/support/hex.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,14 +18,10 @@ using namespace occams_rpc::proto;
 using occams_rpc::test::as_span;
 using occams_rpc::test::as_view;
 using occams_rpc::test::from_hex;
+using occams_rpc::test::wire;
 
 namespace {
 
-std::string wire(frame_writer& w) {
-  std::string out;
-  for (auto seg : w.buffers()) out.append(seg.data(), seg.size());
-  return out;
-}
 
 // A copy of a request frame that outlives the reader's buffer.
 struct req {
@@ -121,6 +118,50 @@ std::string response_header_bytes(response_flag flag, std::uint32_t msg_len, std
   return h;
 }
 
+// A frame's size on the wire (a flag-1 response's msg_len is a code, not a length).
+std::size_t frame_size(const req& e) { return request_header_size + e.action.size() + e.msg.size() + e.blob.size(); }
+std::size_t frame_size(const resp& e) {
+  return response_header_size + (e.flag == response_flag::ok ? e.msg.size() : 0) + e.blob.size();
+}
+
+// Feeds `bytes` one byte at a time; every frame must come out, and nothing stay buffered.
+template <class Reader, class Frame>
+void check_one_byte_at_a_time(const std::string& bytes, const std::vector<Frame>& expected) {
+  Reader r(1 << 20, 64);
+  std::vector<Frame> got;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    r.feed(as_span(std::string_view(bytes).substr(i, 1)));
+    drain(r, got);
+  }
+  CHECK(got == expected);
+  CHECK(r.buffered() == 0);
+}
+
+// Splits each frame of `bytes` in two at every offset, each time into a fresh reader; the frame
+// must come out whole, once its last byte is in.
+template <class Reader, class Frame>
+void check_each_frame_split_everywhere(const std::string& bytes, const std::vector<Frame>& expected) {
+  std::size_t begin = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    std::string_view frame = std::string_view(bytes).substr(begin, frame_size(expected[i]));
+    for (std::size_t cut = 0; cut <= frame.size(); ++cut) {
+      INFO("frame " << i << " cut at " << cut);
+      Reader r(1 << 20, 16);
+      std::vector<Frame> got;
+      r.feed(as_span(frame.substr(0, cut)));
+      drain(r, got);
+      CHECK(got.size() == (cut == frame.size() ? 1u : 0u));
+      r.feed(as_span(frame.substr(cut)));
+      drain(r, got);
+      REQUIRE(got.size() == 1);
+      CHECK(got[0] == expected[i]);
+      CHECK(r.buffered() == 0);
+    }
+    begin += frame.size();
+  }
+  CHECK(begin == bytes.size());
+}
+
 }  // namespace
 
 TEST_CASE("an empty reader needs more bytes", "[proto]") {
@@ -134,27 +175,15 @@ TEST_CASE("an empty reader needs more bytes", "[proto]") {
 }
 
 TEST_CASE("request frames fed one byte at a time are all read", "[proto]") {
-  std::vector<req> expected, got;
+  std::vector<req> expected;
   auto bytes = request_stream(expected);
-  request_reader r(1 << 20, 64);
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    r.feed(as_span(std::string_view(bytes).substr(i, 1)));
-    drain(r, got);
-  }
-  CHECK(got == expected);
-  CHECK(r.buffered() == 0);
+  check_one_byte_at_a_time<request_reader>(bytes, expected);
 }
 
 TEST_CASE("response frames fed one byte at a time are all read", "[proto]") {
-  std::vector<resp> expected, got;
+  std::vector<resp> expected;
   auto bytes = response_stream(expected);
-  response_reader r(1 << 20, 64);
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    r.feed(as_span(std::string_view(bytes).substr(i, 1)));
-    drain(r, got);
-  }
-  CHECK(got == expected);
-  CHECK(r.buffered() == 0);
+  check_one_byte_at_a_time<response_reader>(bytes, expected);
 }
 
 TEST_CASE("many frames in one chunk are read one after another", "[proto]") {
@@ -196,27 +225,7 @@ TEST_CASE("the views of frames cut from one chunk stay valid until the next prep
 TEST_CASE("a request frame split at every possible offset is read whole", "[proto]") {
   std::vector<req> expected;
   auto bytes = request_stream(expected);
-  std::size_t begin = 0;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    const auto& e = expected[i];
-    std::size_t size = request_header_size + e.action.size() + e.msg.size() + e.blob.size();
-    std::string_view frame = std::string_view(bytes).substr(begin, size);
-    for (std::size_t cut = 0; cut <= frame.size(); ++cut) {
-      INFO("frame " << i << " cut at " << cut);
-      request_reader r(1 << 20, 16);
-      std::vector<req> got;
-      r.feed(as_span(frame.substr(0, cut)));
-      drain(r, got);
-      CHECK(got.size() == (cut == frame.size() ? 1u : 0u));
-      r.feed(as_span(frame.substr(cut)));
-      drain(r, got);
-      REQUIRE(got.size() == 1);
-      CHECK(got[0] == e);
-      CHECK(r.buffered() == 0);
-    }
-    begin += size;
-  }
-  CHECK(begin == bytes.size());
+  check_each_frame_split_everywhere<request_reader>(bytes, expected);
 }
 
 TEST_CASE("two frames split at every offset, across their boundary too, are both read", "[proto]") {
@@ -245,33 +254,7 @@ TEST_CASE("two frames split at every offset, across their boundary too, are both
 TEST_CASE("a response frame split at every possible offset is read whole", "[proto]") {
   std::vector<resp> expected;
   auto bytes = response_stream(expected);
-  // Frame boundaries, to split each frame by itself too.
-  std::vector<std::size_t> ends;
-  {
-    std::size_t off = 0;
-    for (const auto& e : expected) {
-      off += response_header_size + (e.flag == response_flag::ok ? e.msg.size() : 0) + e.blob.size();
-      ends.push_back(off);
-    }
-    REQUIRE(off == bytes.size());
-  }
-  std::size_t begin = 0;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    std::string_view frame = std::string_view(bytes).substr(begin, ends[i] - begin);
-    for (std::size_t cut = 0; cut <= frame.size(); ++cut) {
-      INFO("frame " << i << " cut at " << cut);
-      response_reader r(1 << 20, 16);
-      std::vector<resp> got;
-      r.feed(as_span(frame.substr(0, cut)));
-      drain(r, got);
-      CHECK(got.size() == (cut == frame.size() ? 1u : 0u));
-      r.feed(as_span(frame.substr(cut)));
-      drain(r, got);
-      REQUIRE(got.size() == 1);
-      CHECK(got[0] == expected[i]);
-    }
-    begin = ends[i];
-  }
+  check_each_frame_split_everywhere<response_reader>(bytes, expected);
 }
 
 TEST_CASE("the whole stream split into three at many offsets decodes the same", "[proto]") {

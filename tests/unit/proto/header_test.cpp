@@ -4,6 +4,7 @@
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/proto/header.hpp>
 
+#include "unit/support/frames.hpp"
 #include "unit/support/hex.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,6 +18,8 @@ using namespace occams_rpc::proto;
 using occams_rpc::test::as_span;
 using occams_rpc::test::as_view;
 using occams_rpc::test::from_hex;
+using occams_rpc::test::read_one;
+using occams_rpc::test::wire;
 using occams_rpc::test::to_hex;
 
 namespace golden {
@@ -46,34 +49,8 @@ const std::string ret_size3 = from_hex("81 a8 72 65 74 5f 73 69 7a 65 03");
 
 namespace {
 
-// The whole batch as one string (it holds no referenced blobs here).
-std::string wire(frame_writer& w) {
-  std::string out;
-  for (auto seg : w.buffers()) out.append(seg.data(), seg.size());
-  return out;
-}
 
-// The frame's views point into `r`: it must outlive them.
-request_frame read_one_request(const std::string& bytes, request_reader& r) {
-  r.feed(as_span(bytes));
-  request_frame f;
-  std::error_code ec;
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK_FALSE(ec);
-  CHECK(r.buffered() == 0);
-  return f;
-}
 
-// The frame's views point into `r`: it must outlive them.
-response_frame read_one_response(const std::string& bytes, response_reader& r) {
-  r.feed(as_span(bytes));
-  response_frame f;
-  std::error_code ec;
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK_FALSE(ec);
-  CHECK(r.buffered() == 0);
-  return f;
-}
 
 struct inode_arg {
   std::uint64_t inode = 0;
@@ -108,7 +85,7 @@ TEST_CASE("a ping request encodes to the golden bytes", "[proto]") {
 
 TEST_CASE("the golden ping request decodes to a ping with seq 1", "[proto]") {
   request_reader r;
-  auto f = read_one_request(golden::ping_seq1, r);
+  auto f = read_one(golden::ping_seq1, r);
   CHECK(f.is_ping());
   CHECK(f.header.format == 0);
   CHECK(f.header.action_word == 0);
@@ -141,7 +118,7 @@ TEST_CASE("a numeric-action request with msg and blob encodes to the golden byte
 
 TEST_CASE("the golden numeric-action request decodes to action 3, its msg and its blob", "[proto]") {
   request_reader r;
-  auto f = read_one_request(golden::action3_seq2, r);
+  auto f = read_one(golden::action3_seq2, r);
   CHECK_FALSE(f.is_ping());
   CHECK_FALSE(f.header.has_string_action());
   CHECK(f.header.numeric_action() == 3);
@@ -175,7 +152,7 @@ TEST_CASE("a string-action request encodes to the golden bytes", "[proto]") {
 
 TEST_CASE("the golden string-action request decodes to Calculator.add and [1,2]", "[proto]") {
   request_reader r;
-  auto f = read_one_request(golden::calculator_add_seq7, r);
+  auto f = read_one(golden::calculator_add_seq7, r);
   CHECK_FALSE(f.is_ping());
   CHECK(f.header.has_string_action());
   CHECK(f.header.action_word == 0x8000000eu);
@@ -199,7 +176,7 @@ TEST_CASE("the client id is written after the seq and read back", "[proto]") {
   auto bytes = wire(w);
   CHECK(to_hex(std::string_view(bytes).substr(16, 8)) == "08 07 06 05 04 03 02 01");
   request_reader r;
-  auto f = read_one_request(bytes, r);
+  auto f = read_one(bytes, r);
   CHECK(f.header.client_id == 0x0102030405060708u);
   CHECK(f.header.seq == 5);
 }
@@ -218,7 +195,7 @@ TEST_CASE("an empty OK response (a pong) encodes to the golden bytes", "[proto]"
 
 TEST_CASE("the golden pong decodes to an empty OK response with seq 1", "[proto]") {
   response_reader r;
-  auto f = read_one_response(golden::pong_seq1, r);
+  auto f = read_one(golden::pong_seq1, r);
   CHECK(f.ok());
   CHECK(f.header.flag == response_flag::ok);
   CHECK(f.header.seq == 1);
@@ -242,7 +219,7 @@ TEST_CASE("an OK response with msg 3 encodes to the golden bytes", "[proto]") {
 
 TEST_CASE("the golden OK response decodes to seq 7 and msg 3", "[proto]") {
   response_reader r;
-  auto f = read_one_response(golden::ok3_seq7, r);
+  auto f = read_one(golden::ok3_seq7, r);
   CHECK(f.ok());
   CHECK(f.header.seq == 7);
   CHECK(f.header.msg_len == 1);
@@ -266,7 +243,7 @@ TEST_CASE("an OK response with msg and blob encodes to the golden bytes", "[prot
 
 TEST_CASE("the golden OK response with a blob decodes to its msg and blob", "[proto]") {
   response_reader r;
-  auto f = read_one_response(golden::ok_ret_size_seq2, r);
+  auto f = read_one(golden::ok_ret_size_seq2, r);
   CHECK(f.ok());
   CHECK(f.header.seq == 2);
   CHECK(f.header.msg_len == 11);
@@ -288,7 +265,7 @@ TEST_CASE("an error-code response encodes to the golden bytes", "[proto]") {
 
 TEST_CASE("the golden error-code response decodes to code 13 with no body", "[proto]") {
   response_reader r;
-  auto f = read_one_response(golden::eacces_seq9, r);
+  auto f = read_one(golden::eacces_seq9, r);
   CHECK_FALSE(f.ok());
   CHECK(f.header.flag == response_flag::error_code);
   CHECK(f.header.error_code() == 13);
@@ -307,7 +284,7 @@ TEST_CASE("a framework error-string response encodes to the golden bytes", "[pro
 
 TEST_CASE("the golden framework error response decodes to rpc_method_notfound", "[proto]") {
   response_reader r;
-  auto f = read_one_response(golden::method_notfound_seq10, r);
+  auto f = read_one(golden::method_notfound_seq10, r);
   CHECK_FALSE(f.ok());
   CHECK(f.header.flag == response_flag::error_string);
   CHECK(f.header.seq == 10);
@@ -326,7 +303,7 @@ TEST_CASE("a user error-string response encodes to the golden bytes", "[proto]")
 
 TEST_CASE("the golden user error response decodes to its string, not a framework error", "[proto]") {
   response_reader r;
-  auto f = read_one_response(golden::divide_by_zero_seq11, r);
+  auto f = read_one(golden::divide_by_zero_seq11, r);
   CHECK(f.header.flag == response_flag::error_string);
   CHECK(f.header.seq == 11);
   CHECK(f.error_string() == "divide by zero");
