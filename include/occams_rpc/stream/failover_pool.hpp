@@ -24,6 +24,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <span>
@@ -138,11 +139,14 @@ class basic_failover_pool {
   /// those this request already tried; an unhealthy one if nothing healthy is left.
   static std::shared_ptr<pool> choose(state& st, const std::vector<pool*>& tried, std::size_t turn) {
     auto fresh = [&](auto& p) { return std::find(tried.begin(), tried.end(), p.get()) == tried.end(); };
-    std::vector<std::shared_ptr<pool>> healthy;
-    for (auto& p : st.pools)
-      if (p->healthy() && fresh(p)) healthy.push_back(p);
-    if (!healthy.empty())
-      return st.fcfg.order == failover_order::round_robin ? healthy[turn % healthy.size()] : healthy.front();
+    auto candidate = [&](auto& p) { return p->healthy() && fresh(p); };
+    auto healthy = static_cast<std::size_t>(std::count_if(st.pools.begin(), st.pools.end(), candidate));
+    if (healthy > 0) {
+      // Round robin: the turn-th of them; primary/backup: the first.
+      std::size_t skip = st.fcfg.order == failover_order::round_robin ? turn % healthy : 0;
+      for (auto& p : st.pools)
+        if (candidate(p) && skip-- == 0) return p;
+    }
     for (auto& p : st.pools)
       if (fresh(p)) return p;
     return nullptr;
