@@ -45,12 +45,12 @@ constexpr std::uint32_t echo_action = 1;
 }  // namespace
 
 // The API layer's workload: bytes in, the same bytes out (msgpack bin both ways).
-OCCAMS_RPC_SERVICE(Bench, (echo, std::vector<char>(std::vector<char>)));
+OCCAMS_RPC_SERVICE(Bench, (echo, bytes(bytes)));
 
 namespace {
 
 struct bench_service {
-  std::vector<char> echo(std::vector<char> payload) { return payload; }
+  bytes echo(bytes payload) { return payload; }
 };
 
 /// Serves the stream layer's action 1 and, through the router, Bench.echo.
@@ -91,24 +91,20 @@ int run_server(const bench::options& opt) {
 // and the request loop below is the same for every layer. API mode adds one Call type.
 
 /// One call of numeric action 1 on the stream layer, the payload as its blob. The response
-/// buffers go back into the next call, so steady-state calls allocate nothing.
+/// goes into storage this loop owns (async_call_into), so steady-state calls allocate nothing.
 struct stream_echo_call {
   client_stream* client;
-  call_response buffers;
+  call_response response;
 
-  auto start(std::span<const char> payload) {
-    return client->async_call(echo_action, {}, payload, std::move(buffers), tok);
-  }
-  bool finish(std::tuple<std::error_code, call_response>& outcome, bench::echo_payload& payload, std::string& why) {
-    auto& [ec, resp] = outcome;
+  auto start(std::span<const char> payload) { return client->async_call_into(echo_action, {}, payload, response, tok); }
+  bool finish(std::tuple<std::error_code>& outcome, bench::echo_payload& payload, std::string& why) {
+    auto& [ec] = outcome;
     if (ec) {
       why = fmt::format("call failed: {}", ec.message());
       return false;
     }
-    bool ok = resp.msg.empty() ? payload.check(resp.blob.span(), why)
-                               : (why = fmt::format("echo carries a {}-byte msg, expected none", resp.msg.size()), false);
-    buffers = std::move(resp);
-    return ok;
+    return response.msg.empty() ? payload.check(response.blob.span(), why)
+                                : (why = fmt::format("echo carries a {}-byte msg, expected none", response.msg.size()), false);
   }
 };
 

@@ -1,6 +1,8 @@
 // The typed API end to end: stubs over a client_stream, a router serving several services.
 #include "test_support.hpp"
 
+#include <algorithm>
+
 #include "calculator_services.hpp"
 
 #include <boost/asio/use_future.hpp>
@@ -51,6 +53,31 @@ struct file_service {
     if (n > 0) throw std::runtime_error("slow boom");
     co_return n;
   }
+};
+
+struct blob_record {
+  std::string name;
+  bytes data;  // inside a struct: decoded as an owned copy
+  OCCAMS_RPC_FIELDS(name, data)
+};
+
+OCCAMS_RPC_SERVICE(BlobService,
+    (reverse, bytes(bytes)),                  // answers with bytes of its own
+    (later_tail, bytes(bytes, std::uint32_t)),  // reads its view of the request after suspending
+    (wrap, blob_record(bytes)));
+
+struct blob_service {
+  bytes reverse(bytes in) {
+    std::string r(in.begin(), in.end());
+    std::reverse(r.begin(), r.end());
+    return bytes::copy_of(bytes(r));
+  }
+  asio::awaitable<bytes> later_tail(bytes in, std::uint32_t skip) {
+    asio::steady_timer t(co_await asio::this_coro::executor, 5ms);
+    co_await t.async_wait(asio::deferred);  // the request (and so the view) is still held
+    co_return bytes(in.span().subspan(std::min<std::size_t>(skip, in.size())));
+  }
+  blob_record wrap(bytes in) { return {"wrapped", in}; }
 };
 
 // The service of PROTOCOL.md's golden frame, plus a method with none and one with one argument.
@@ -149,9 +176,42 @@ TEST_CASE("struct arguments, results and errors travel as maps by field name", "
   CHECK(impl->touched == 1);
 }
 
+TEST_CASE("bytes go through typed calls without copies: views on the server, owned results on the client", "[api]") {
+  bool use_unix = unix_transport();
+  asio::io_context io;
+  api::router routes;
+  routes.add<BlobService>(blob_service{});
+  server srv(io.get_executor(), std::move(routes));
+  auto where = srv.listen(listen_address(use_unix));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = co_await connect(where);
+    api::stub<BlobService> blobs(stream);
+    std::string big(100'000, 'x');
+    big.back() = 'y';
+    auto reversed = co_await blobs.reverse(big);
+    REQUIRE(reversed.has_value());
+    CHECK(reversed->owns());  // it holds the response buffer it views
+    CHECK(reversed->size() == big.size());
+    CHECK(reversed->view().front() == 'y');
+    bytes kept = std::move(*reversed);  // moving keeps the memory and the view
+    CHECK(kept.view().substr(1) == std::string(big.size() - 1, 'x'));
+    auto tail = co_await blobs.later_tail(std::string_view("0123456789"), 7u);
+    REQUIRE(tail.has_value());
+    CHECK(tail->view() == "789");
+    auto empty = co_await blobs.reverse(std::string_view());
+    REQUIRE(empty.has_value());
+    CHECK(empty->empty());
+    auto record = co_await blobs.wrap(std::string_view("abc"));
+    REQUIRE(record.has_value());
+    CHECK(record->name == "wrapped");
+    CHECK(record->data.view() == "abc");
+    CHECK(record->data.owns());  // nested: a copy of its own
+  });
+}
+
 TEST_CASE("the router answers unknown services, unknown methods and bad arguments with framework errors", "[api]") {
   with_calculator(false, [&](client_stream& stream) -> asio::awaitable<void> {
-    auto call = [&](proto::action act, std::string_view msg) { return stream.async_call(act, bytes(msg), {}, {}, tok); };
+    auto call = [&](proto::action act, std::string_view msg) { return stream.async_call(act, text_bytes(msg), {}, {}, tok); };
     auto [e1, r1] = co_await call("NoService.add", "\x92\x01\x02");
     CHECK(e1 == make_error_code(errc::service_not_found));
     auto [e2, r2] = co_await call("CalService.mul", "\x92\x01\x02");

@@ -48,7 +48,7 @@ constexpr pool_config fast_pool{.health_check_period = 20ms, .reconnect_backoff 
 
 template <class Channel>
 asio::awaitable<std::error_code> call_once(Channel& ch, std::string_view msg = "x") {
-  auto [ec, r] = co_await ch.async_call(1, bytes(msg), {}, {}, tok);
+  auto [ec, r] = co_await ch.async_call(1, text_bytes(msg), {}, {}, tok);
   if (!ec && r.msg.view() != msg) co_return make_error_code(errc::decode);
   co_return ec;
 }
@@ -139,13 +139,13 @@ TEST_CASE("closing a client_pool lets the calls in flight finish and refuses lat
     co_await wait_until([&] { return pool.healthy(); });
     int ok = 0;
     for (int i = 0; i < 5; ++i)
-      pool.async_call(1, bytes("x"), {}, {}, [&](std::error_code ec, call_response) { ok += !ec; });
+      pool.async_call(1, text_bytes("x"), {}, {}, [&](std::error_code ec, call_response) { ok += !ec; });
     co_await wait_until([&] { return held.size() == 5; });
     bool closed = false;
     pool.async_close([&](std::error_code) { closed = true; });
     co_await sleep_for(20ms);
     CHECK_FALSE(closed);  // waits for the calls in flight
-    for (auto& r : held) r.respond(bytes("done"));
+    for (auto& r : held) r.respond(text_bytes("done"));
     co_await wait_until([&] { return closed; });
     CHECK(ok == 5);
     auto later = co_await call_once(pool);
@@ -290,7 +290,7 @@ TEST_CASE("a call waiting for a connection can be cancelled through its cancella
   run(io, [&]() -> asio::awaitable<void> {
     asio::cancellation_signal sig;
     std::optional<std::error_code> got;
-    pool.async_call(1, bytes("x"), {}, {}, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, call_response) {
+    pool.async_call(1, text_bytes("x"), {}, {}, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, call_response) {
       got = ec;
     }));
     co_await sleep_for(20ms);
@@ -312,7 +312,7 @@ TEST_CASE("calls waiting for a connection are bounded: past max_waiting they fai
   run(io, [&]() -> asio::awaitable<void> {
     std::vector<std::error_code> got;
     for (int i = 0; i < 5; ++i)
-      pool.async_call(1, bytes("x"), {}, {}, [&](std::error_code ec, call_response) { got.push_back(ec); });
+      pool.async_call(1, text_bytes("x"), {}, {}, [&](std::error_code ec, call_response) { got.push_back(ec); });
     co_await wait_until([&] { return got.size() == 2; });  // the two past the bound, at once
     CHECK(got[0] == make_error_code(errc::overloaded));
     CHECK(got[1] == make_error_code(errc::overloaded));

@@ -12,61 +12,74 @@ struct echo {
   void operator()(server_request req) { req.respond(req.msg(), req.blob()); }
 };
 
-/// One caller: `calls` sequential calls reusing one response buffer.
-asio::awaitable<void> caller(client_stream& c, int calls, const std::string& msg, call_response& buffers,
-                             int& failures) {
-  for (int i = 0; i < calls; ++i) {
-    auto [ec, r] = co_await c.async_call(1, bytes(msg), {}, std::move(buffers), tok);
-    if (ec || r.msg.size() != msg.size()) ++failures;
-    buffers = std::move(r);
-  }
+/// Makes `warm` calls with `calls(client, n, failures)` on a fresh echo server (buffers and
+/// pools grow), then `measured` more while counting this thread's allocations: client and
+/// server both.
+template <class Calls>
+long allocations_of(Calls& calls, int warm, int measured, int& failures) {
+  asio::io_context io;
+  server srv(io.get_executor(), echo{});  // answers with the request's own buffers: no copy
+  auto where = srv.listen(listen_address(true));
+  long counted = -1;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where);
+    co_await calls(client, warm, failures);
+    occams_rpc::test::counting_allocations counter;
+    co_await calls(client, measured, failures);
+    counted = static_cast<long>(counter.stop());
+  });
+  return counted;
 }
 }  // namespace
 
 TEST_CASE("steady-state calls allocate nothing on the client and server hot paths", "[stream][alloc]") {
-  asio::io_context io;
-  server srv(io.get_executor(), echo{});
-  auto where = srv.listen(listen_address(true));
-  long counted = -1;
+  const std::string msg(64, 'm');
+  call_response buffers;  // handed back to each next call
+  auto calls = [&](client_stream& c, int n, int& failures) -> asio::awaitable<void> {
+    for (int i = 0; i < n; ++i) {
+      auto [ec, r] = co_await c.async_call(1, text_bytes(msg), {}, std::move(buffers), tok);
+      if (ec || r.msg.size() != msg.size()) ++failures;
+      buffers = std::move(r);
+    }
+  };
   int failures = 0;
-  run(io, [&]() -> asio::awaitable<void> {
-    auto client = co_await connect(where);
-    std::string msg(64, 'm');
-    call_response buffers;
-    co_await caller(client, 2000, msg, buffers, failures);  // warm up: buffers and pools grow
-    occams_rpc::test::counting_allocations counter;  // counts this thread: client and server
-    co_await caller(client, 2000, msg, buffers, failures);
-    counted = static_cast<long>(counter.stop());
-  });
+  long counted = allocations_of(calls, 2000, 2000, failures);
   CHECK(failures == 0);
   INFO("allocations during 2000 calls: " << counted);
   CHECK(counted == 0);
 }
 
 TEST_CASE("echoing large blobs allocates nothing once warm: the server keeps large buffers within its budget", "[stream][alloc]") {
-  asio::io_context io;
-  server srv(io.get_executor(), echo{});  // answers with the request's own buffers: no copy
-  auto where = srv.listen(listen_address(true));
-  long counted = -1;
+  const std::string blob(256 * 1024, 'b');  // above 16 x buffer_size: a "large" buffer
+  call_response buffers;
+  auto calls = [&](client_stream& c, int n, int& failures) -> asio::awaitable<void> {
+    for (int i = 0; i < n; ++i) {
+      auto [e, r] = co_await c.async_call(1, text_bytes("m"), text_bytes(blob), std::move(buffers), tok);
+      if (e || r.blob.size() != blob.size()) ++failures;
+      buffers = std::move(r);
+    }
+  };
   int failures = 0;
-  run(io, [&]() -> asio::awaitable<void> {
-    auto client = co_await connect(where);
-    std::string blob(256 * 1024, 'b');  // above 16 x buffer_size: a "large" buffer
-    call_response buffers;
-    auto calls = [&](int n) -> asio::awaitable<void> {
-      for (int i = 0; i < n; ++i) {
-        auto [e, r] = co_await client.async_call(1, bytes("m"), bytes(blob), std::move(buffers), tok);
-        if (e || r.blob.size() != blob.size()) ++failures;
-        buffers = std::move(r);
-      }
-    };
-    co_await calls(20);
-    occams_rpc::test::counting_allocations counter;
-    co_await calls(50);
-    counted = static_cast<long>(counter.stop());
-  });
+  long counted = allocations_of(calls, 20, 50, failures);
   CHECK(failures == 0);
   // With max_retained_buffers = 0 this counts one allocation per call.
   INFO("allocations during 50 calls with 256 KiB blobs: " << counted);
+  CHECK(counted == 0);
+}
+
+TEST_CASE("async_call_into writes the response into the caller's storage and allocates nothing once warm",
+          "[stream][alloc]") {
+  const std::string msg(64, 'm'), blob(32, 'b');
+  call_response response;  // the caller's storage, written by each call
+  auto calls = [&](client_stream& c, int n, int& failures) -> asio::awaitable<void> {
+    for (int i = 0; i < n; ++i) {
+      auto [ec] = co_await c.async_call_into(1, text_bytes(msg), text_bytes(blob), response, tok);
+      if (ec || response.msg.view() != msg || response.blob.view() != blob) ++failures;
+    }
+  };
+  int failures = 0;
+  long counted = allocations_of(calls, 2000, 2000, failures);
+  CHECK(failures == 0);
+  INFO("allocations during 2000 calls: " << counted);
   CHECK(counted == 0);
 }

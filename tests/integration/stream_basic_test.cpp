@@ -1,5 +1,6 @@
 #include "test_support.hpp"
 
+#include <future>
 #include <random>
 
 using namespace occams_rpc;
@@ -33,7 +34,7 @@ TEST_CASE("a msg and a 1 KiB blob travel to the server and back unchanged", "[st
     std::string blob(1024, '\0');
     std::mt19937 rng(42);
     for (auto& c : blob) c = static_cast<char>(rng());
-    auto [cec, resp] = co_await client.async_call(1, bytes(msg), bytes(blob), {}, tok);
+    auto [cec, resp] = co_await client.async_call(1, text_bytes(msg), text_bytes(blob), {}, tok);
     REQUIRE_FALSE(cec);
     CHECK(str(resp.msg) == msg);
     CHECK(str(resp.blob) == blob);
@@ -48,15 +49,15 @@ TEST_CASE("a user error code is returned and the next call on the connection wor
   auto where = srv.listen(listen_address(use_unix));
   run(io, [&]() -> asio::awaitable<void> {
     auto client = co_await connect(where);
-    auto [e1, r1] = co_await client.async_call(2, bytes("x"), {}, {}, tok);
+    auto [e1, r1] = co_await client.async_call(2, text_bytes("x"), {}, {}, tok);
     CHECK(e1 == std::error_code(13, remote_category()));
     CHECK(r1.flag == proto::response_flag::error_code);
-    auto [e2, r2] = co_await client.async_call("user.string", bytes("x"), {}, {}, tok);
+    auto [e2, r2] = co_await client.async_call("user.string", text_bytes("x"), {}, {}, tok);
     CHECK(e2 == make_error_code(errc::remote_error));
     CHECK(r2.error_string() == "divide by zero");
-    auto [e3, r3] = co_await client.async_call("nope", bytes("x"), {}, {}, tok);
+    auto [e3, r3] = co_await client.async_call("nope", text_bytes("x"), {}, {}, tok);
     CHECK(e3 == make_error_code(errc::method_not_found));
-    auto [e4, r4] = co_await client.async_call(1, bytes("again"), {}, {}, tok);
+    auto [e4, r4] = co_await client.async_call(1, text_bytes("again"), {}, {}, tok);
     CHECK_FALSE(e4);
     CHECK(str(r4.msg) == "again");
   });
@@ -76,4 +77,38 @@ TEST_CASE("pings are answered by the server and never reach the dispatch", "[str
     }
   });
   CHECK(calls == 0);
+}
+
+TEST_CASE("async_call_into completes with the error alone and leaves an error string in the caller's storage",
+          "[stream]") {
+  asio::io_context io;
+  server srv(io.get_executor(), echo_dispatch{});
+  auto where = srv.listen(listen_address(false));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where);
+    call_response response;
+    auto [e1] = co_await client.async_call_into(2, text_bytes("x"), {}, response, tok);
+    CHECK(e1 == std::error_code(13, remote_category()));
+    auto [e2] = co_await client.async_call_into("user.string", {}, {}, response, tok);
+    CHECK(e2 == make_error_code(errc::remote_error));
+    CHECK(response.error_string() == "divide by zero");
+    auto [e3] = co_await client.async_call_into("no.such", {}, {}, response, tok);
+    CHECK(e3 == make_error_code(errc::method_not_found));
+    // A large request msg goes out by reference and must survive until the call completes.
+    std::string big(100'000, 'q');
+    auto [e4] = co_await client.async_call_into(1, text_bytes(big), {}, response, tok);
+    CHECK_FALSE(e4);
+    CHECK(str(response.msg) == big);
+    client.abort();
+    auto [e5] = co_await client.async_call_into(1, text_bytes("after"), {}, response, tok);
+    CHECK(e5 == make_error_code(errc::closed));
+  });
+  // A stream with no connection fails at once (on the system executor: another thread).
+  client_stream none;
+  call_response r;
+  std::promise<std::error_code> got;
+  none.async_call_into(1, {}, {}, r, [&](std::error_code ec) { got.set_value(ec); });
+  auto f = got.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK(f.get() == make_error_code(errc::closed));
 }

@@ -25,7 +25,7 @@ struct numbered_calls {
   numbered_calls(client_stream& client, int n) {
     for (int i = 0; i < n; ++i) msgs.push_back(std::to_string(i));
     for (int i = 0; i < n; ++i)
-      client.async_call(1, bytes(msgs[i]), {}, {}, [this, i](std::error_code ec, call_response r) {
+      client.async_call(1, text_bytes(msgs[i]), {}, {}, [this, i](std::error_code ec, call_response r) {
         ++done;
         ok += !ec && str(r.msg) == msgs[i];
       });
@@ -57,23 +57,23 @@ TEST_CASE("a call the server never answers fails with timeout after the configur
   run(io, [&]() -> asio::awaitable<void> {
     auto client = co_await connect(where, {.call_timeout = 100ms, .timeout_tick = 20ms});
     auto start = std::chrono::steady_clock::now();
-    auto [ec, r] = co_await client.async_call(1, bytes("x"), {}, {}, tok);
+    auto [ec, r] = co_await client.async_call(1, text_bytes("x"), {}, {}, tok);
     auto took = std::chrono::steady_clock::now() - start;
     CHECK(ec == make_error_code(errc::timeout));
     CHECK(took >= 100ms);
     CHECK(client.in_flight() == 0);
     // The late answer is dropped and the connection still works.
     REQUIRE(held.size() == 1);
-    held[0].respond(bytes("late"));
+    held[0].respond(text_bytes("late"));
     held.clear();
     std::error_code ec2 = errc::internal;
     std::string answer;
-    client.async_call(1, bytes("y"), {}, {}, [&](std::error_code ec, call_response r) {
+    client.async_call(1, text_bytes("y"), {}, {}, [&](std::error_code ec, call_response r) {
       ec2 = ec;
       answer = str(r.msg);
     });
     co_await wait_until([&] { return !held.empty(); });
-    held[0].respond(bytes("on time"));
+    held[0].respond(text_bytes("on time"));
     co_await wait_until([&] { return !(answer.empty() && ec2 == errc::internal); });
     CHECK_FALSE(ec2);
     CHECK(answer == "on time");
@@ -93,7 +93,7 @@ TEST_CASE("responses that come back out of order complete the right calls", "[st
     std::vector<std::string> msgs;
     for (int i = 0; i < n; ++i) msgs.push_back("m" + std::to_string(i));
     for (int i = 0; i < n; ++i)
-      client.async_call(1, bytes(msgs[i]), {}, {}, [&, i](std::error_code ec, call_response r) {
+      client.async_call(1, text_bytes(msgs[i]), {}, {}, [&, i](std::error_code ec, call_response r) {
         ++done;
         if (!ec && str(r.msg) == "answer to m" + std::to_string(i)) ++right;
       });
@@ -103,7 +103,7 @@ TEST_CASE("responses that come back out of order complete the right calls", "[st
     }
     for (auto it = held.rbegin(); it != held.rend(); ++it) {
       std::string answer = "answer to " + std::string(it->msg().begin(), it->msg().end());
-      it->respond(bytes(answer));
+      it->respond(text_bytes(answer));
     }
     while (done < n) {
       asio::steady_timer t(io, 5ms);
@@ -125,7 +125,7 @@ TEST_CASE("the server never sees more requests in flight than the client's windo
     constexpr int n = 50;
     int ok = 0, done = 0;
     for (int i = 0; i < n; ++i)
-      client.async_call(1, bytes("w"), {}, {}, [&](std::error_code ec, call_response) { ++done; ok += !ec; });
+      client.async_call(1, text_bytes("w"), {}, {}, [&](std::error_code ec, call_response) { ++done; ok += !ec; });
     // Answer whatever arrives, a little at a time, until every call is done.
     while (done < n) {
       asio::steady_timer t(io, 2ms);
@@ -154,7 +154,7 @@ TEST_CASE("40 calls in flight when the client closes all complete, 20 of them af
     CHECK(calls.done == n);
     CHECK(calls.ok == n);
     // After close, new calls are refused.
-    auto [ec, r] = co_await client.async_call(1, bytes("1"), {}, {}, tok);
+    auto [ec, r] = co_await client.async_call(1, text_bytes("1"), {}, {}, tok);
     CHECK(ec == make_error_code(errc::closed));
   });
 }
@@ -170,7 +170,7 @@ TEST_CASE("destroying the server fails every pending call promptly with io_err",
     constexpr int n = 20;
     int done = 0, io_errors = 0;
     for (int i = 0; i < n; ++i)
-      client.async_call(1, bytes("x"), {}, {}, [&](std::error_code ec, call_response) {
+      client.async_call(1, text_bytes("x"), {}, {}, [&](std::error_code ec, call_response) {
         ++done;
         io_errors += ec == make_error_code(errc::io_err);
       });
@@ -195,7 +195,7 @@ TEST_CASE("a call cancelled through its cancellation slot frees its window slot"
     asio::cancellation_signal sig;
     std::error_code first;
     bool first_done = false;
-    client.async_call(1, bytes("a"), {}, {},
+    client.async_call(1, text_bytes("a"), {}, {},
                       asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, call_response) {
                         first = ec;
                         first_done = true;
@@ -207,13 +207,13 @@ TEST_CASE("a call cancelled through its cancellation slot frees its window slot"
     // The window (of 1) is free again: the next call goes out and completes.
     std::error_code second = errc::internal;
     std::string answer;
-    client.async_call(1, bytes("b"), {}, {}, [&](std::error_code ec, call_response r) {
+    client.async_call(1, text_bytes("b"), {}, {}, [&](std::error_code ec, call_response r) {
       second = ec;
       answer = str(r.msg);
     });
-    held[0].respond(bytes("late"));  // dropped: nobody waits for seq 1 any more
+    held[0].respond(text_bytes("late"));  // dropped: nobody waits for seq 1 any more
     co_await wait_until([&] { return held.size() >= 2; });
-    held[1].respond(bytes("b-answer"));
+    held[1].respond(text_bytes("b-answer"));
     co_await wait_until([&] { return !answer.empty(); });
     CHECK_FALSE(second);
     CHECK(answer == "b-answer");
@@ -234,13 +234,13 @@ TEST_CASE("calls from another thread with use_future reach the connection's exec
   std::vector<std::string> msgs;
   for (int i = 0; i < 100; ++i) msgs.push_back(std::to_string(i));
   std::vector<std::future<std::tuple<std::error_code, call_response>>> futures;
-  for (auto& m : msgs) futures.push_back(client.async_call(1, bytes(m), {}, {}, asio::use_future));
+  for (auto& m : msgs) futures.push_back(client.async_call(1, text_bytes(m), {}, {}, asio::use_future));
   for (std::size_t i = 0; i < msgs.size(); ++i) {
     auto [ec, r] = futures[i].get();
     CHECK_FALSE(ec);
     CHECK(str(r.msg) == msgs[i]);
   }
-  auto [sec, sr] = client.async_call("by.name", bytes("7"), {}, {}, asio::use_future).get();
+  auto [sec, sr] = client.async_call("by.name", text_bytes("7"), {}, {}, asio::use_future).get();
   CHECK_FALSE(sec);
   CHECK(str(sr.msg) == "7");
   client.abort();

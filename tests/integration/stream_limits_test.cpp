@@ -25,12 +25,12 @@ TEST_CASE("the server closes a connection that stays idle past the idle timeout"
   auto where = srv.listen(listen_address(true));
   run(io, [&]() -> asio::awaitable<void> {
     auto client = co_await connect(where);
-    auto [e1, r1] = co_await client.async_call(1, bytes("still busy"), {}, {}, tok);
+    auto [e1, r1] = co_await client.async_call(1, text_bytes("still busy"), {}, {}, tok);
     CHECK_FALSE(e1);
     for (int i = 0; i < 100 && client.is_open(); ++i) co_await sleep_for(10ms);
     CHECK_FALSE(client.is_open());
     CHECK(srv.connection_count() == 0);
-    auto [e2, r2] = co_await client.async_call(1, bytes("too late"), {}, {}, tok);
+    auto [e2, r2] = co_await client.async_call(1, text_bytes("too late"), {}, {}, tok);
     CHECK(e2 == make_error_code(errc::io_err));
   });
 }
@@ -43,7 +43,7 @@ TEST_CASE("a request answered from another thread reaches its client", "[stream]
     void operator()(server_request req) {
       workers->emplace_back([r = std::move(req)]() mutable {
         std::string answer = "from a worker: " + std::string(r.msg().begin(), r.msg().end());
-        r.respond(bytes(answer));
+        r.respond(text_bytes(answer));
       });
     }
   };
@@ -53,7 +53,7 @@ TEST_CASE("a request answered from another thread reaches its client", "[stream]
     auto client = co_await connect(where);
     for (int i = 0; i < 20; ++i) {
       std::string msg = std::to_string(i);
-      auto [e, r] = co_await client.async_call(1, bytes(msg), {}, {}, tok);
+      auto [e, r] = co_await client.async_call(1, text_bytes(msg), {}, {}, tok);
       CHECK_FALSE(e);
       CHECK(str(r.msg) == "from a worker: " + msg);
     }
@@ -70,7 +70,7 @@ TEST_CASE("a request dropped without an answer is answered rpc_internal_err", "[
   auto where = srv.listen(listen_address(true));
   run(io, [&]() -> asio::awaitable<void> {
     auto client = co_await connect(where);
-    auto [e, r] = co_await client.async_call(1, bytes("x"), {}, {}, tok);
+    auto [e, r] = co_await client.async_call(1, text_bytes("x"), {}, {}, tok);
     CHECK(e == make_error_code(errc::internal));
   });
 }
@@ -88,7 +88,7 @@ TEST_CASE("listening on a stale Unix socket file replaces it", "[stream][transpo
   auto where = srv.listen("unix:" + path);
   run(io, [&]() -> asio::awaitable<void> {
     auto client = co_await connect(where);
-    auto [e, r] = co_await client.async_call(1, bytes("fresh"), {}, {}, tok);
+    auto [e, r] = co_await client.async_call(1, text_bytes("fresh"), {}, {}, tok);
     CHECK(str(r.msg) == "fresh");
   });
 }
@@ -108,7 +108,7 @@ TEST_CASE("connecting where nobody listens fails with unreachable", "[stream][tr
                                                          {.connect_timeout = 500ms}, {}, tok);
     CHECK(ec == make_error_code(errc::unreachable));
     CHECK_FALSE(c);
-    auto [e, r] = co_await c.async_call(1, bytes("x"), {}, {}, tok);
+    auto [e, r] = co_await c.async_call(1, text_bytes("x"), {}, {}, tok);
     CHECK(e == make_error_code(errc::closed));
     auto [pe] = co_await c.async_ping(tok);
     CHECK(pe == make_error_code(errc::closed));
@@ -124,7 +124,7 @@ TEST_CASE("abort fails the calls in flight and later calls with closed", "[strea
     auto client = co_await connect(where, {.window = 2});
     int done = 0, closed = 0;
     for (int i = 0; i < 5; ++i)  // 2 in flight, 3 waiting for the window
-      client.async_call(1, bytes("x"), {}, {}, [&](std::error_code e, call_response) {
+      client.async_call(1, text_bytes("x"), {}, {}, [&](std::error_code e, call_response) {
         ++done;
         closed += e == make_error_code(errc::closed);
       });
@@ -132,7 +132,7 @@ TEST_CASE("abort fails the calls in flight and later calls with closed", "[strea
     client.abort();
     co_await wait_until([&] { return done >= 5; });
     CHECK(closed == 5);
-    auto [e, r] = co_await client.async_call(1, bytes("x"), {}, {}, tok);
+    auto [e, r] = co_await client.async_call(1, text_bytes("x"), {}, {}, tok);
     CHECK(e == make_error_code(errc::closed));
   });
 }
@@ -150,9 +150,9 @@ TEST_CASE("an io_context destroyed with calls in flight frees the callers waitin
     auto caller = [where](std::shared_ptr<int> in_frame, std::shared_ptr<int> in_callback) -> asio::awaitable<void> {
       auto client = co_await connect(where, {.window = 1});
       // In flight, never answered:
-      client.async_call(1, bytes("a"), {}, {}, [m = std::move(in_callback)](auto...) {});
+      client.async_call(1, text_bytes("a"), {}, {}, [m = std::move(in_callback)](auto...) {});
       // Waits for the window:
-      co_await client.async_call(1, bytes("b"), {}, {}, tok);
+      co_await client.async_call(1, text_bytes("b"), {}, {}, tok);
       (void)in_frame;
     };
     auto a = std::make_shared<int>(1), b = std::make_shared<int>(2);
@@ -167,4 +167,30 @@ TEST_CASE("an io_context destroyed with calls in flight frees the callers waitin
   }
   CHECK(coroutine.expired());
   CHECK(callback.expired());
+}
+
+TEST_CASE("requests held past their connection's forced close can still be answered and dropped safely",
+          "[stream]") {
+  // The connection keeps itself alive while requests outlive their dispatch call: answering
+  // (or dropping) them after shutdown closed it touches no freed memory (ASan runs this).
+  asio::io_context io;
+  std::vector<server_request> held;
+  server srv(io.get_executor(), holding_dispatch{&held}, {.close_wait = 50ms, .timer_tick = 10ms});
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where, {.call_timeout = 2s});
+    int done = 0;
+    for (int i = 0; i < 4; ++i)
+      client.async_call(1, text_bytes("held"), {}, {}, [&](std::error_code, call_response) { ++done; });
+    co_await wait_until([&] { return held.size() == 4; });
+    auto [sec] = co_await srv.async_shutdown(tok);  // close_wait passes: the connection is closed
+    CHECK_FALSE(sec);
+    CHECK(srv.connection_count() == 0);
+    held[0].respond(text_bytes("too late"));
+    held[1].respond_error_code(7);
+    held.resize(2);  // the other two are dropped: each answers rpc_internal_err into the void
+    co_await sleep_for(20ms);  // the connection lets go of itself once the last one is answered
+    co_await wait_until([&] { return done == 4; });  // the client saw the connection fail
+    held.clear();
+  });
 }

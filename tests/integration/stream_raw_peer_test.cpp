@@ -25,9 +25,9 @@ std::string hex_to_bytes(std::string_view hex) {
 struct golden_dispatch {
   void operator()(server_request req) {
     if (req.action() == "Calculator.add") {
-      req.respond(bytes("\x03"));  // msgpack 3
+      req.respond(text_bytes("\x03"));  // msgpack 3
     } else if (!req.has_string_action() && req.numeric_action() == 3) {
-      req.respond(bytes("\x81\xa8ret_size\x03"), req.blob());
+      req.respond(text_bytes("\x81\xa8ret_size\x03"), req.blob());
     } else if (!req.has_string_action() && req.numeric_action() == 9) {
       req.respond_error_code(13);
     } else if (!req.has_string_action() && req.numeric_action() == 11) {
@@ -125,7 +125,7 @@ TEST_CASE("a peer sending bad magic or an oversized length is disconnected while
       co_await asio::async_write(s, asio::buffer(hex_to_bytes(bad)), asio::deferred);
       auto got = co_await read_until_closed(s);
       CHECK(got == 0);  // no reply, just closed
-      auto [cec, r] = co_await good.async_call("Calculator.add", bytes("\x92\x01\x02"), {}, {}, tok);
+      auto [cec, r] = co_await good.async_call("Calculator.add", text_bytes("\x92\x01\x02"), {}, {}, tok);
       CHECK_FALSE(cec);
       CHECK(str(r.msg) == "\x03");
     }
@@ -167,7 +167,7 @@ TEST_CASE("a client that never reads its answers does not grow the server's memo
     proto::frame_writer w;
     std::string blob(4096, 'x');
     constexpr int n = 16384;
-    for (int i = 1; i <= n; ++i) w.add_request(i, 1, {}, bytes(blob));
+    for (int i = 1; i <= n; ++i) w.add_request(i, 1, {}, text_bytes(blob));
     std::vector<asio::const_buffer> bufs;
     for (auto b : w.buffers()) bufs.emplace_back(b.data(), b.size());
     bool write_done = false;

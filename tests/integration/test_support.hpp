@@ -79,7 +79,7 @@ struct holding_dispatch {
   }
 };
 
-inline std::span<const char> bytes(std::string_view s) { return {s.data(), s.size()}; }
+inline std::span<const char> text_bytes(std::string_view s) { return {s.data(), s.size()}; }
 /// co_await op(..., tok) gives a tuple (error first) instead of throwing.
 inline constexpr auto tok = asio::as_tuple(asio::deferred);
 inline std::string str(const occams_rpc::byte_buffer& b) { return std::string(b.view()); }

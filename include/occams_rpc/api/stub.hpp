@@ -18,6 +18,7 @@
 #include <occams_rpc/api/result.hpp>
 #include <occams_rpc/codec/msgpack_codec.hpp>
 #include <occams_rpc/core/error.hpp>
+#include <occams_rpc/core/recycled_buffers.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_stream.hpp>
 
@@ -60,6 +61,12 @@ typename M::result_type decode_result(const Codec& codec, std::error_code ec, ca
     T value{};
     if (!r.msg.empty())  // an empty msg means the default value (PROTOCOL.md)
       if (auto dec = codec.decode(r.msg.span(), value)) return R(dec);
+    if constexpr (std::is_same_v<T, bytes>) {
+      // A value decoded as a view of the response: it takes the response buffer along.
+      const char* begin = r.msg.data();
+      if (!value.owns() && !value.empty() && value.data() >= begin && value.end() <= begin + r.msg.size())
+        value.adopt(std::move(r.msg));
+    }
     return R(std::move(value));
   }
   if constexpr (!std::is_same_v<E, no_error>) {
@@ -79,48 +86,21 @@ typename M::result_type decode_result(const Codec& codec, std::error_code ec, ca
   return R(ec);
 }
 
-/// Request/response buffers recycled by this thread's typed calls: a call takes one, its
-/// completion gives it back, so steady-state calls allocate nothing for them. Bounded in count
-/// and in the size of what it keeps.
-class call_buffer_pool {
- public:
-  static call_response take() {
-    auto& p = pool();
-    if (p.empty()) return {};
-    call_response r = std::move(p.back());
-    p.pop_back();
-    return r;
-  }
-  static void give(call_response&& r) {
-    auto& p = pool();
-    if (p.size() >= max_pooled || r.msg.capacity() > max_capacity || r.blob.capacity() > max_capacity) return;
-    r.msg.clear();
-    r.blob.clear();
-    p.push_back(std::move(r));
-  }
-
- private:
-  static constexpr std::size_t max_pooled = 256;
-  static constexpr std::size_t max_capacity = 64 * 1024;
-  static std::vector<call_response>& pool() {
-    thread_local std::vector<call_response> p = [] {
-      std::vector<call_response> v;
-      v.reserve(max_pooled);
-      return v;
-    }();
-    return p;
-  }
-};
-
 /// The channel's completion handler for a typed call: decodes, then completes the user's
 /// handler, whose executor, allocator and cancellation slot it carries (see associator below).
+/// It owns the encoded request, which the write batch may reference until the call completes.
 template <class M, class Codec, class Handler>
 struct typed_completion {
   Handler handler;
   Codec codec;
+  byte_buffer request;
   void operator()(std::error_code ec, call_response r) {
     auto result = decode_result<M>(codec, ec, r);
-    call_buffer_pool::give(std::move(r));  // before the caller resumes and makes its next call
+    // Before the caller resumes and makes its next call (a `bytes` result may have taken the
+    // msg buffer; it gives it back when destroyed).
+    occams_rpc::detail::recycled_buffers::give(std::move(r.msg));
+    occams_rpc::detail::recycled_buffers::give(std::move(r.blob));
+    occams_rpc::detail::recycled_buffers::give(std::move(request));
     std::move(handler)(std::move(result));
   }
 };
@@ -176,17 +156,17 @@ class stub_base {
                   "argument: give it to the returned operation, e.g. stub.add(1, 2)(asio::use_future))");
     static_assert(detail::args_match<typename M::args_tuple, A...>::value,
                   "occams_rpc: an argument does not convert to the method's parameter type");
-    call_response buffers = detail::call_buffer_pool::take();
-    std::error_code ec = encode<M>(buffers, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
+    byte_buffer request = occams_rpc::detail::recycled_buffers::take();
+    std::error_code ec = encode<M>(request, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
     return asio::async_initiate<const asio::deferred_t&, void(typename M::result_type)>(
-        initiate<M>{channel_, codec_}, asio::deferred, std::move(buffers), ec);
+        initiate<M>{channel_, codec_}, asio::deferred, std::move(request), ec);
   }
 
  private:
   template <class M, std::size_t... I, class... A>
-  std::error_code encode(call_response& into, std::index_sequence<I...>, A&&... args) const {
+  std::error_code encode(byte_buffer& into, std::index_sequence<I...>, A&&... args) const {
     using params = typename M::args_tuple;
-    return codec_.encode_args(into.msg, detail::as_param<std::tuple_element_t<I, params>>(std::forward<A>(args))...);
+    return codec_.encode_args(into, detail::as_param<std::tuple_element_t<I, params>>(std::forward<A>(args))...);
   }
 
   template <class M>
@@ -195,18 +175,19 @@ class stub_base {
     Codec codec;
 
     template <class Handler>
-    void operator()(Handler&& handler, call_response buffers, std::error_code encode_error) const {
+    void operator()(Handler&& handler, byte_buffer request, std::error_code encode_error) const {
       using R = typename M::result_type;
       if (encode_error) {
         auto ex = asio::get_associated_executor(handler, channel->get_executor());
         asio::post(ex, [h = std::forward<Handler>(handler), encode_error]() mutable { std::move(h)(R(encode_error)); });
         return;
       }
-      // The request msg is encoded in the response buffers: it is copied into the write batch
-      // before any answer can reuse them, and they move with the call (same heap pointer).
-      auto msg = buffers.msg.span();
-      channel->async_call(proto::action(M::action), msg, {}, std::move(buffers),
-                          detail::typed_completion<M, Codec, std::decay_t<Handler>>{std::forward<Handler>(handler), codec});
+      // The encoded request moves with the completion (the same heap memory), so it stays
+      // valid until the call completes, as the channel requires.
+      auto msg = request.span();
+      channel->async_call(proto::action(M::action), msg, {}, call_response{.msg = occams_rpc::detail::recycled_buffers::take()},
+                          detail::typed_completion<M, Codec, std::decay_t<Handler>>{std::forward<Handler>(handler), codec,
+                                                                                    std::move(request)});
     }
   };
 

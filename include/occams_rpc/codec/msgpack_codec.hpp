@@ -1,10 +1,12 @@
 // The default codec: msgpack, laid out like the Rust side (rmp-serde with named fields).
 // - several arguments travel as one msgpack array, no argument as nil (encode_args/decode_args)
 // - structs are maps keyed by field name: put OCCAMS_RPC_FIELDS(a, b, ...) in the struct
-// - std::vector<char> / std::vector<unsigned char> / std::span<const char> travel as bin,
-//   std::string as str
+// - std::vector<char> / std::vector<unsigned char> / std::span<const char> / occams_rpc::bytes
+//   travel as bin, std::string as str. A `bytes` decoded as the value or an argument views the
+//   input (no copy); inside a struct or container it owns a copy.
 #pragma once
 
+#include <occams_rpc/codec/bytes.hpp>
 #include <occams_rpc/codec/codec.hpp>
 #include <occams_rpc/codec/detail/msgpack_fast_decode.hpp>
 #include <occams_rpc/codec/unit.hpp>
@@ -188,6 +190,27 @@ struct pack<std::span<const char>> {
     if (v.size() > 0xffff'ffffu) throw msgpack::container_size_overflow("bin too large");
     o.pack_bin(static_cast<std::uint32_t>(v.size()));
     o.pack_bin_body(v.data(), static_cast<std::uint32_t>(v.size()));
+    return o;
+  }
+};
+template <>
+struct pack<occams_rpc::bytes> {
+  template <class Stream>
+  packer<Stream>& operator()(packer<Stream>& o, const occams_rpc::bytes& v) const {
+    return pack<std::span<const char>>()(o, v.span());
+  }
+};
+// Inside another value (a struct field, a container) bytes are decoded as an owned copy: the
+// value may outlive the input. Only a top-level value or call argument (the direct decoder)
+// is a view of the input, whose lifetime the stub and the router manage.
+template <>
+struct convert<occams_rpc::bytes> {
+  const msgpack::object& operator()(const msgpack::object& o, occams_rpc::bytes& v) const {
+    std::span<const char> in;
+    if (o.type == msgpack::type::BIN) in = {o.via.bin.ptr, o.via.bin.size};
+    else if (o.type == msgpack::type::STR) in = {o.via.str.ptr, o.via.str.size};
+    else throw msgpack::type_error();
+    v = occams_rpc::bytes::copy_of(in);
     return o;
   }
 };

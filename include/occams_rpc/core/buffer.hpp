@@ -2,6 +2,7 @@
 // the write batch, and the target of codec encoding (it models msgpack's stream concept).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -43,8 +44,9 @@ class byte_buffer {
   /// Ensures room for `n` bytes in total.
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
-    std::size_t cap = capacity_ ? capacity_ : 256;
-    while (cap < n) cap *= 2;
+    // Doubling keeps appends amortized O(1); one large append gets exactly what it needs (a
+    // 256 KiB frame copied into an empty buffer takes 256 KiB, not 512).
+    std::size_t cap = std::max<std::size_t>(std::max<std::size_t>(capacity_ * 2, 256), n);
     std::unique_ptr<char[]> fresh(new char[cap]);
     if (size_) std::memcpy(fresh.get(), data_.get(), size_);
     data_ = std::move(fresh);

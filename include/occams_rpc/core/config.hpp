@@ -44,8 +44,10 @@ struct server_config {
   std::size_t max_inflight = 1024;      ///< requests in flight per connection before the
                                         ///< reader stops reading (back-pressure)
   std::size_t max_pending_write = 4u << 20;  ///< queued response bytes before the reader pauses
-  std::size_t max_retained_buffers = 4u << 20;  ///< bytes of large request buffers (above 16 x
-                                               ///< buffer_size) a connection keeps for reuse
+  std::size_t max_retained_buffers = 8u << 20;  ///< bytes of large request and answer buffers
+                                               ///< (above 16 x buffer_size) a connection keeps
+                                               ///< for reuse (8 MiB: 8 requests and answers of
+                                               ///< 256 KiB in flight, with room to spare)
   milliseconds timer_tick = 1s;         ///< how often idle connections are checked
 
   /// Why this configuration is invalid, or nothing if it is valid.

@@ -1,7 +1,7 @@
-// A batch of frames for one gathered write. Headers, action strings, msgs and small blobs are
-// copied into one contiguous buffer; blobs of at least `blob_ref_threshold` bytes go by
-// reference in the gather list (two iovecs per frame cost the kernel more than one copy of a
-// small payload). Referenced blobs must outlive the write of the batch.
+// A batch of frames for one gathered write. Headers, action strings, small msgs and small blobs
+// are copied into one contiguous buffer; msgs and blobs of at least `blob_ref_threshold` bytes
+// go by reference in the gather list (two iovecs per frame cost the kernel more than one copy
+// of a small payload). Referenced bytes must outlive the write of the batch.
 #pragma once
 
 #include <occams_rpc/core/buffer.hpp>
@@ -50,7 +50,7 @@ class frame_writer {
   void add_request(std::uint64_t seq, action a, std::span<const char> msg, std::span<const char> blob = {},
                    std::uint64_t client_id = 0) {
     auto mark = begin_request(seq, a, client_id);
-    buf_.append(msg);
+    add_msg(msg);
     end_request(mark, blob);
   }
   void add_ping(std::uint64_t seq, std::uint64_t client_id = 0) { add_request(seq, ping_action, {}, {}, client_id); }
@@ -66,23 +66,28 @@ class frame_writer {
     encode(h, buf_.prepare(request_header_size));
     buf_.commit(request_header_size);
     if (a.is_name()) buf_.append(a.name());
+    ref_bytes_at_mark_ = ref_bytes_;
     return mark;
   }
+  /// Adds (part of) the msg of the frame begun last: copied, or referenced if large.
+  void add_msg(std::span<const char> msg) { add_bytes(msg); }
+  /// Whether add_msg / end_* would reference these bytes rather than copy them.
+  bool would_reference(std::span<const char> bytes) const noexcept { return bytes.size() >= blob_ref_threshold_; }
   void end_request(std::size_t mark, std::span<const char> blob = {}) {
     char* h = buf_.data() + mark;
     auto action_len = detail::load_le<std::uint32_t>(h + 4);
     action_len = (action_len & string_action_bit) ? action_len & ~string_action_bit : 0;
-    auto msg_len = buf_.size() - mark - request_header_size - action_len;
+    auto msg_len = buf_.size() - mark - request_header_size - action_len + (ref_bytes_ - ref_bytes_at_mark_);
     detail::store_le(h + 24, static_cast<std::uint32_t>(msg_len));
     detail::store_le(h + 28, static_cast<std::uint32_t>(blob.size()));
-    add_blob(blob);
+    add_bytes(blob);
   }
 
   // --- responses ---
 
   void add_response(std::uint64_t seq, std::span<const char> msg, std::span<const char> blob = {}) {
     auto mark = begin_response(seq);
-    buf_.append(msg);
+    add_msg(msg);
     end_response(mark, blob);
   }
   /// A flag-1 response: the code travels in the msg_len field, no body.
@@ -104,18 +109,20 @@ class frame_writer {
     response_header h{.seq = seq};
     encode(h, buf_.prepare(response_header_size));
     buf_.commit(response_header_size);
+    ref_bytes_at_mark_ = ref_bytes_;
     return mark;
   }
   void end_response(std::size_t mark, std::span<const char> blob = {}) {
     char* h = buf_.data() + mark;
-    detail::store_le(h + 4, static_cast<std::uint32_t>(buf_.size() - mark - response_header_size));
+    auto msg_len = buf_.size() - mark - response_header_size + (ref_bytes_ - ref_bytes_at_mark_);
+    detail::store_le(h + 4, static_cast<std::uint32_t>(msg_len));
     detail::store_le(h + 16, static_cast<std::uint32_t>(blob.size()));
-    add_blob(blob);
+    add_bytes(blob);
   }
 
   /// Where a codec appends the msg between begin_* and end_*.
   byte_buffer& body() noexcept { return buf_; }
-  /// Drops a frame begun at `mark` (an encode failed half-way).
+  /// Drops a frame begun at `mark` (an encode failed half-way, before any add_msg).
   void rollback(std::size_t mark) noexcept { buf_.truncate(mark); }
 
   // --- the batch ---
@@ -145,17 +152,18 @@ class frame_writer {
     buf_.clear();
     refs_.clear();
     ref_bytes_ = 0;
+    ref_bytes_at_mark_ = 0;
   }
   /// Releases memory after a burst (only when empty).
   void shrink_to(std::size_t limit) { if (empty()) buf_.shrink_to(limit); }
 
  private:
-  void add_blob(std::span<const char> blob) {
-    if (blob.size() >= blob_ref_threshold_) {
-      refs_.push_back({buf_.size(), blob});
-      ref_bytes_ += blob.size();
+  void add_bytes(std::span<const char> bytes) {
+    if (bytes.size() >= blob_ref_threshold_) {
+      refs_.push_back({buf_.size(), bytes});
+      ref_bytes_ += bytes.size();
     } else {
-      buf_.append(blob);
+      buf_.append(bytes);
     }
   }
 
@@ -167,6 +175,7 @@ class frame_writer {
   std::size_t blob_ref_threshold_;
   std::vector<blob_ref> refs_;
   std::size_t ref_bytes_ = 0;
+  std::size_t ref_bytes_at_mark_ = 0;  // ref_bytes_ when the open frame began
   std::vector<std::span<const char>> gather_;
 };
 

@@ -178,10 +178,10 @@ class basic_client_pool {
     }
     auto slot = asio::get_associated_cancellation_slot(handler);
     detail::call_handler h;
-    h.emplace(std::forward<Handler>(handler), st->ex);
+    h.template emplace<detail::complete_with_response>(std::forward<Handler>(handler), st->ex);
     if (st->closed || !st->pcfg.wait_for_connection || st->waiting.size() >= st->pcfg.max_waiting) {
       errc why = st->closed ? errc::closed : !st->pcfg.wait_for_connection ? errc::unreachable : errc::overloaded;
-      h.post(make_error_code(why), std::move(buffers));
+      h.post(make_error_code(why), &buffers);
       return;
     }
     st->waiting.push_back(
@@ -198,7 +198,7 @@ class basic_client_pool {
       if (type == asio::cancellation_type::none) return;
       waiting_call w = std::move(*it);
       st->waiting.erase(it);  // w.slot is not cleared: it is being invoked
-      w.handler.post(make_error_code(errc::cancelled), std::move(w.buffers));
+      w.handler.post(make_error_code(errc::cancelled), &w.buffers);
     }
   };
 
@@ -219,7 +219,7 @@ class basic_client_pool {
       // The caller's cancellation slot goes with the call, which it can still cancel.
       s->async_call(w.act, w.msg, w.blob, std::move(w.buffers),
                     asio::bind_cancellation_slot(w.slot, [h = std::move(w.handler)](std::error_code ec, call_response r) mutable {
-                      h.dispatch(ec, std::move(r));
+                      h.dispatch(ec, &r);
                     }));
     }
   }
@@ -232,7 +232,7 @@ class basic_client_pool {
       auto now = clock::now();
       while (!st->waiting.empty() && (st->closed || st->waiting.front().deadline <= now)) {
         waiting_call w = pop_waiting(st);
-        w.handler.post(make_error_code(st->closed ? errc::closed : errc::unreachable), std::move(w.buffers));
+        w.handler.post(make_error_code(st->closed ? errc::closed : errc::unreachable), &w.buffers);
       }
     }
   }
@@ -289,7 +289,7 @@ class basic_client_pool {
     }
     while (!st->waiting.empty()) {
       waiting_call w = pop_waiting(st);
-      w.handler.post(make_error_code(errc::closed), std::move(w.buffers));
+      w.handler.post(make_error_code(errc::closed), &w.buffers);
     }
   }
 

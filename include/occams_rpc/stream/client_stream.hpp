@@ -92,8 +92,8 @@ class basic_client_stream {
   ///
   /// - `act`: a numeric action (1..2^31-1) or an action string such as "Calculator.add".
   /// - `msg`, `blob`: the request body; like the buffers of asio::async_write, they (and an
-  ///   action string) must stay valid until the operation completes. Small blobs are copied
-  ///   into the batch; large ones are written from where they are.
+  ///   action string) must stay valid until the operation completes. A small msg or blob is copied
+  ///   into the batch; a large one is written from where it is.
   /// - `buffers`: optional storage for the response; pass back the call_response of an earlier
   ///   call and steady-state calls allocate nothing.
   ///
@@ -105,29 +105,66 @@ class basic_client_stream {
   /// (category remote_category()), or errc::remote_error with the string in msg.
   /// Cancellation: terminal, partial and total are honoured. Executor: the handler runs on
   /// its associated executor, else the connection's. Thread safety: may be called from any
-  /// thread; the request is queued on the connection's executor.
+  /// thread; the request is queued on the connection's executor. As with Asio's I/O objects,
+  /// the stream must still exist when the operation is launched (a deferred operation holds
+  /// the connection only from then on).
   template <class Token = asio::deferred_t>
   auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {},
                   call_response buffers = {}, Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code, call_response)>(
-        [conn = conn_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
-                       call_response buffers) {
+        [conn = conn_.get()](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+                             call_response buffers) {
           if (!conn) {
             detail::call_handler h;
-            h.emplace(std::move(handler), asio::system_executor());
-            h.post(make_error_code(errc::closed), std::move(buffers));
+            h.emplace<detail::complete_with_response>(std::move(handler), detail::system_fallback());
+            h.post(make_error_code(errc::closed), &buffers);
             return;
           }
-          if (detail::running_in_this_thread(conn->get_executor())) {
+          if (conn->running_here()) {
             conn->start_call(act, msg, blob, std::move(buffers), std::move(handler));
             return;
           }
-          asio::dispatch(conn->get_executor(),
-                         [conn, act, msg, blob, buffers = std::move(buffers), h = std::move(handler)]() mutable {
-                           conn->start_call(act, msg, blob, std::move(buffers), std::move(h));
-                         });
+          asio::dispatch(conn->get_executor(), [conn = conn->shared_from_this(), act, msg, blob,
+                                                buffers = std::move(buffers), h = std::move(handler)]() mutable {
+            conn->start_call(act, msg, blob, std::move(buffers), std::move(h));
+          });
         },
         token, act, msg, blob, std::move(buffers));
+  }
+
+  /// Like async_call, but the response is written into `response`, storage the caller owns
+  /// (as asio::async_read writes into the caller's buffer), and the completion carries only
+  /// the error: no response object is moved through the completion. Reusing one
+  /// `call_response` for a caller's successive calls allocates nothing in steady state.
+  ///
+  /// `response` (like `msg`, `blob` and an action string) must stay valid until the operation
+  /// completes; its previous contents are replaced when the response arrives. On an error it
+  /// holds what async_call's response would: the error string for errc::remote_error, else
+  /// unspecified contents.
+  ///
+  /// Completion signature: void(std::error_code), with the errors of async_call.
+  template <class Token = asio::deferred_t>
+  auto async_call_into(action act, std::span<const char> msg, std::span<const char> blob, call_response& response,
+                       Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [conn = conn_.get()](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+                             call_response* response) {
+          if (!conn) {
+            detail::call_handler h;
+            h.emplace<detail::complete_without_response>(std::move(handler), detail::system_fallback());
+            h.post(make_error_code(errc::closed), response);
+            return;
+          }
+          if (conn->running_here()) {
+            conn->start_call_into(act, msg, blob, *response, std::move(handler));
+            return;
+          }
+          asio::dispatch(conn->get_executor(), [conn = conn->shared_from_this(), act, msg, blob, response,
+                                                h = std::move(handler)]() mutable {
+            conn->start_call_into(act, msg, blob, *response, std::move(h));
+          });
+        },
+        token, act, msg, blob, &response);
   }
 
   /// Sends a ping (action 0, empty msg); completes when the pong arrives.
@@ -187,7 +224,7 @@ class basic_client_stream {
   template <class Handler>
   static void fail_unconnected(Handler&& handler) {
     detail::void_handler h;
-    h.emplace(std::forward<Handler>(handler), asio::system_executor());
+    h.emplace(std::forward<Handler>(handler), detail::system_fallback());
     h.post(make_error_code(errc::closed));
   }
 

@@ -33,9 +33,15 @@ struct request_slot {
   byte_buffer resp_blob;  // OK blob
   request_slot* next_free = nullptr;
   std::size_t retained = 0;  // bytes of large buffers counted against the connection's budget
+  bool in_use = false;       // handed out, not yet released
+  bool answered = false;     // its answer reached the connection
+  bool outlived_dispatch = false;  // still unanswered when the dispatch call returned
 };
 
 /// What a connection offers its requests (type-erased, so that server_request is one type).
+/// A connection outlives each of its requests: it keeps itself alive while one is
+/// unanswered after its dispatch call returned, so a request holds a plain pointer (no
+/// reference count to touch per request).
 class request_owner {
  public:
   virtual void respond(request_slot& slot) = 0;  // from any thread
@@ -50,14 +56,12 @@ class request_owner {
 class server_request {
  public:
   server_request() = default;
-  server_request(std::shared_ptr<detail::request_owner> owner, detail::request_slot* slot) noexcept
-      : owner_(std::move(owner)), slot_(slot) {}
-  server_request(server_request&& o) noexcept
-      : owner_(std::move(o.owner_)), slot_(std::exchange(o.slot_, nullptr)) {}
+  server_request(detail::request_owner* owner, detail::request_slot* slot) noexcept : owner_(owner), slot_(slot) {}
+  server_request(server_request&& o) noexcept : owner_(o.owner_), slot_(std::exchange(o.slot_, nullptr)) {}
   server_request& operator=(server_request&& o) noexcept {
     if (this != &o) {
       abandon();
-      owner_ = std::move(o.owner_);
+      owner_ = o.owner_;
       slot_ = std::exchange(o.slot_, nullptr);
     }
     return *this;
@@ -140,8 +144,7 @@ class server_request {
 
   void send() {
     auto* s = std::exchange(slot_, nullptr);
-    auto owner = std::move(owner_);
-    owner->respond(*s);
+    owner_->respond(*s);
   }
   void abandon() noexcept {
     if (!slot_) return;
@@ -151,7 +154,7 @@ class server_request {
     }
   }
 
-  std::shared_ptr<detail::request_owner> owner_;
+  detail::request_owner* owner_ = nullptr;
   detail::request_slot* slot_ = nullptr;
 };
 

@@ -383,7 +383,8 @@ TEST_CASE("a frame of exactly the limit is accepted and one byte more is rejecte
   {
     response_reader r(limit, 64);
     frame_writer w;
-    w.add_response(1, as_span(std::string(limit - response_header_size - 10, 'm')), as_span(std::string(10, 'b')));
+    const std::string msg(limit - response_header_size - 10, 'm'), blob(10, 'b');  // referenced: kept alive
+    w.add_response(1, as_span(msg), as_span(blob));
     r.feed(as_span(wire(w)));
     response_frame f;
     std::error_code ec;
@@ -526,7 +527,8 @@ TEST_CASE("a ping is action 0 with an empty msg but action 0 with a msg is not a
 TEST_CASE("shrink_to releases the memory of a burst once nothing is buffered", "[proto]") {
   request_reader r(1 << 20, 256);
   frame_writer w;
-  w.add_request(1, 2u, as_span(std::string(200'000, 'x')));
+  const std::string big(200'000, 'x');  // referenced by the batch: kept alive
+  w.add_request(1, 2u, as_span(big));
   w.add_request(2, 2u, as_span("small"));
   auto bytes = wire(w);
   r.feed(as_span(bytes));

@@ -128,6 +128,30 @@ TEST_CASE("blobs at or above the threshold go by reference in the gather list", 
   CHECK(concat(w.buffers()) == expected);
 }
 
+TEST_CASE("msgs at or above the threshold go by reference too, and their length is counted", "[proto]") {
+  constexpr std::size_t threshold = 1024;
+  frame_writer w(256, threshold);
+  const std::string big_msg(3000, 'm');
+  const std::string big_blob(2000, 'b');
+  const std::string small_msg(threshold - 1, 's');
+  w.add_request(1, "S.m", as_span(big_msg), as_span(big_blob));  // msg and blob by reference
+  w.add_response(2, as_span(big_msg));                            // msg by reference
+  w.add_response(3, as_span(small_msg));                          // copied
+  std::string expected = request_bytes(1, string_action_bit | 3, "S.m", big_msg, big_blob) + response_bytes(2, big_msg, "") +
+                         response_bytes(3, small_msg, "");
+  CHECK(concat(w.buffers()) == expected);
+  CHECK(w.bytes() == expected.size());
+  CHECK(w.buffered_bytes() == expected.size() - 2 * big_msg.size() - big_blob.size());
+  const auto& segs = w.buffers();
+  // [hdr1 S.m] [big_msg] [big_blob] [hdr2] [big_msg] [hdr3 small]
+  REQUIRE(segs.size() == 6);
+  CHECK(segs[1].data() == big_msg.data());
+  CHECK(segs[2].data() == big_blob.data());
+  CHECK(segs[4].data() == big_msg.data());
+  CHECK(w.would_reference(as_span(big_msg)));
+  CHECK_FALSE(w.would_reference(as_span(small_msg)));
+}
+
 TEST_CASE("a referenced blob of the first frame is gathered after its header", "[proto]") {
   frame_writer w(256, 8);
   const std::string blob = "0123456789";
@@ -253,7 +277,8 @@ TEST_CASE("actions are numbers below 2^31 or names", "[proto]") {
 
 TEST_CASE("shrink_to releases a large batch's memory once the batch is empty", "[proto]") {
   frame_writer w(256);
-  w.add_request(1, 1u, as_span(std::string(100'000, 'x')));
+  const std::string msg(10'000, 'x');  // below the reference threshold: copied
+  for (int i = 0; i < 10; ++i) w.add_request(i, 1u, as_span(msg));
   w.shrink_to(4096);  // not empty: nothing happens
   CHECK(w.body().capacity() >= 100'000);
   w.clear();

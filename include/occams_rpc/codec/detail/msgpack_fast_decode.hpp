@@ -6,6 +6,7 @@
 // bytes; the fuzzer checks that they agree.
 #pragma once
 
+#include <occams_rpc/codec/bytes.hpp>
 #include <occams_rpc/codec/unit.hpp>
 #include <occams_rpc/core/error.hpp>
 
@@ -34,7 +35,8 @@ inline constexpr bool is_bytes = std::is_same_v<T, std::vector<char>> || std::is
 /// The types decoded here; anything else goes to msgpack-c.
 template <class T>
 inline constexpr bool supported_scalar = is_integer<T> || std::is_same_v<T, bool> || std::is_floating_point_v<T> ||
-                                         std::is_same_v<T, std::string> || is_bytes<T> || std::is_same_v<T, unit>;
+                                         std::is_same_v<T, std::string> || is_bytes<T> || std::is_same_v<T, unit> ||
+                                         std::is_same_v<T, bytes>;
 
 template <class T>
 struct supported_args : std::false_type {};
@@ -172,11 +174,12 @@ bool read_value(reader& r, T& out) {
       case kind::f64: out = static_cast<T>(f); return true;
       default: return false;
     }
-  } else {  // std::string, std::vector<char>, std::vector<unsigned char>
+  } else {  // std::string, std::vector<char>, std::vector<unsigned char>, bytes (a view of the input)
     const char* data;
     std::size_t size;
     if (!read_text_or_bytes(r, tag, data, size)) return false;
-    out.assign(data, data + size);
+    if constexpr (std::is_same_v<T, bytes>) out = bytes(std::span<const char>(data, size));
+    else out.assign(data, data + size);
     return true;
   }
 }

@@ -25,8 +25,9 @@ class batch_writer {
  public:
   using clock = std::chrono::steady_clock;
 
-  /// `buffer_size`: each batch's initial size; a batch that grew past 16 times that shrinks
-  /// back after its write.
+  /// `buffer_size`: each batch's initial size. A batch that grew past 16 times that keeps its
+  /// memory while large batches follow, and shrinks back after the first small one (a steady
+  /// stream of large frames does not reallocate every batch; a burst does not pin memory).
   explicit batch_writer(std::size_t buffer_size)
       : pending_(buffer_size), writing_(buffer_size), shrink_limit_(buffer_size * 16) {}
 
@@ -53,8 +54,9 @@ class batch_writer {
     auto [ec, n] = co_await asio::async_write(socket, std::span<const asio::const_buffer>(gather_),
                                               asio::as_tuple(asio::deferred));
     in_progress_ = false;
+    bool small = writing_.buffered_bytes() < shrink_limit_;
     writing_.clear();
-    writing_.shrink_to(shrink_limit_);
+    if (small) writing_.shrink_to(shrink_limit_);
     co_return ec;
   }
 

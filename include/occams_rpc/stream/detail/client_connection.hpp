@@ -12,6 +12,7 @@
 #include <occams_rpc/proto/window_throttler.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/detail/batch_writer.hpp>
+#include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
@@ -33,20 +34,37 @@
 
 namespace occams_rpc::detail {
 
-using call_handler = stored_handler<std::error_code, call_response>;
+/// A call's or a ping's stored handler; the second argument is where the response is.
+using call_handler = stored_handler<std::error_code, call_response*>;
 using void_handler = stored_handler<std::error_code>;
+
+/// Completes a call with its response: void(error_code, call_response). The response is
+/// moved out of where it is (the pending entry's own storage) as the handler is bound.
+struct complete_with_response {
+  template <class H>
+  static auto bind(H&& h, std::error_code ec, call_response* r) {
+    return [h = std::move(h), ec, r = std::move(*r)]() mutable { std::move(h)(ec, std::move(r)); };
+  }
+};
+/// Completes a call whose response is already in the caller's storage, or a ping: void(error_code).
+struct complete_without_response {
+  template <class H>
+  static auto bind(H&& h, std::error_code ec, call_response*) {
+    return [h = std::move(h), ec]() mutable { std::move(h)(ec); };
+  }
+};
 
 /// One request in flight (or one ping), kept in the in-flight table and the timeout wheel.
 struct pending_call : proto::wheel_hook {
   std::uint64_t seq = 0;
   bool is_ping = false;
-  bool blob_by_ref = false;  // the request's blob is referenced, not copied, by a batch
+  bool refs_caller = false;  // the request's msg or blob is referenced, not copied, by a batch
   bool abandoned = false;    // completed early, waiting for its batch to be written
   std::uint64_t batch_gen = 0;
   std::error_code abandoned_ec;
-  call_response response;
-  call_handler on_call;
-  void_handler on_ping;
+  call_response response;          // a by-value call's response
+  call_response* into = nullptr;   // where the response goes: &response, or the caller's storage
+  call_handler on_done;
   asio::cancellation_slot slot;
 };
 
@@ -70,7 +88,8 @@ class client_connection final : public shutdown_hook,
         wheel_(std::max<std::uint64_t>(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick) + 2, 8)),
         timeout_ticks_(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick)),
         tick_timer_(ex_),
-        writer_wake_(ex_) {}
+        writer_wake_(ex_),
+        running_here_(ex_) {}
 
   void start() {
     auto self = this->shared_from_this();
@@ -80,6 +99,8 @@ class client_connection final : public shutdown_hook,
   }
 
   const asio::any_io_executor& get_executor() const noexcept { return ex_; }
+  /// Whether the calling thread runs the connection's executor now (calls may start directly).
+  bool running_here() const noexcept { return running_here_(); }
   state current_state() const noexcept { return state_; }
   std::size_t in_flight() const noexcept { return table_.size(); }
   std::size_t max_in_flight_seen() const noexcept { return max_in_flight_seen_; }
@@ -92,47 +113,25 @@ class client_connection final : public shutdown_hook,
     proto::action act{0u};
     std::span<const char> msg, blob;
     call_response response;
+    call_response* into = nullptr;  // null: a by-value call, whose response is `response`
     call_handler handler;
     asio::cancellation_slot slot;
+    call_response* target() noexcept { return into ? into : &response; }
   };
 
+  /// Starts a call that completes with void(error_code, call_response): the response is
+  /// written to `buffers` (moved in, handed back).
   template <class Handler>
   void start_call(proto::action act, std::span<const char> msg, std::span<const char> blob,
                   call_response buffers, Handler&& handler) {
-    if (state_ != state::open) {
-      call_handler h;
-      h.emplace(std::forward<Handler>(handler), ex_);
-      h.post(closed_reason(), std::move(buffers));
-      return;
-    }
-    if (window_.try_acquire()) {
-      send_call(act, msg, blob, std::move(buffers), std::forward<Handler>(handler));
-      return;
-    }
-    // The window is full: wait in FIFO order for a slot.
-    auto* w = new window_waiter;
-    w->conn = this;
-    w->act = act;
-    w->msg = msg;
-    w->blob = blob;
-    w->response = std::move(buffers);
-    w->slot = asio::get_associated_cancellation_slot(handler);
-    w->handler.emplace(std::forward<Handler>(handler), ex_);
-    w->wake = [](proto::window_throttler::waiter* base) {
-      auto* w = static_cast<window_waiter*>(base);
-      std::unique_ptr<window_waiter> owned(w);
-      if (w->slot.is_connected()) w->slot.clear();
-      auto* c = w->conn;
-      if (c->state_ == state::closed) {  // woken by a failure, without a slot
-        w->handler.post(c->closed_reason(), std::move(w->response));
-        return;
-      }
-      c->send_call(w->act, w->msg, w->blob, std::move(w->response), std::move(w->handler));
-    };
-    if (w->slot.is_connected()) {
-      w->slot.template emplace<waiter_cancel>(this, w);
-    }
-    window_.enqueue(*w);
+    start<complete_with_response>(act, msg, blob, nullptr, std::move(buffers), std::forward<Handler>(handler));
+  }
+
+  /// Starts a call that completes with void(error_code) once the response is in `into`.
+  template <class Handler>
+  void start_call_into(proto::action act, std::span<const char> msg, std::span<const char> blob,
+                       call_response& into, Handler&& handler) {
+    start<complete_without_response>(act, msg, blob, &into, call_response{}, std::forward<Handler>(handler));
   }
 
   template <class Handler>
@@ -147,7 +146,8 @@ class client_connection final : public shutdown_hook,
     e->seq = seq;
     e->is_ping = true;
     e->slot = asio::get_associated_cancellation_slot(handler);
-    e->on_ping.emplace(std::forward<Handler>(handler), ex_);
+    e->into = nullptr;
+    e->on_done.template emplace<complete_without_response>(std::forward<Handler>(handler), ex_);
     if (e->slot.is_connected()) e->slot.template emplace<call_cancel>(this, seq);
     writer_.pending().add_ping(seq, cfg_.client_id);
     e->batch_gen = pending_gen_;
@@ -173,12 +173,10 @@ class client_connection final : public shutdown_hook,
     if (!self) return;
     state_ = state::closed;
     std::vector<call_handler> calls;
-    std::vector<void_handler> pings;
     table_.for_each([&](std::uint64_t, pending_call& e) {
       if (e.slot.is_connected()) e.slot.clear();
       e.slot = {};
-      if (e.on_call) calls.push_back(std::move(e.on_call));
-      if (e.on_ping) pings.push_back(std::move(e.on_ping));
+      if (e.on_done) calls.push_back(std::move(e.on_done));
     });
     std::vector<std::unique_ptr<window_waiter>> waiters;
     window_.drain_waiters([&](proto::window_throttler::waiter& base) {
@@ -204,6 +202,51 @@ class client_connection final : public shutdown_hook,
  private:
   static constexpr std::size_t max_pings = 16;
 
+  template <class Adapter, class Handler>
+  void start(proto::action act, std::span<const char> msg, std::span<const char> blob, call_response* into,
+             call_response own, Handler&& handler) {
+    if (state_ != state::open) {
+      call_handler h;
+      h.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
+      h.post(closed_reason(), into ? into : &own);
+      return;
+    }
+    if (window_.try_acquire()) {
+      auto slot = asio::get_associated_cancellation_slot(handler);
+      pending_call& e = send_call(act, msg, blob, into, std::move(own));
+      e.on_done.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
+      watch_cancellation(e, std::move(slot));
+      return;
+    }
+    // The window is full: wait in FIFO order for a slot.
+    auto* w = new window_waiter;
+    w->conn = this;
+    w->act = act;
+    w->msg = msg;
+    w->blob = blob;
+    w->response = std::move(own);
+    w->into = into;
+    w->slot = asio::get_associated_cancellation_slot(handler);
+    w->handler.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
+    w->wake = [](proto::window_throttler::waiter* base) {
+      auto* w = static_cast<window_waiter*>(base);
+      std::unique_ptr<window_waiter> owned(w);
+      if (w->slot.is_connected()) w->slot.clear();
+      auto* c = w->conn;
+      if (c->state_ == state::closed) {  // woken by a failure, without a slot
+        w->handler.post(c->closed_reason(), w->target());
+        return;
+      }
+      // Its cancellation slot was cleared above: the call can no longer be cancelled.
+      pending_call& e = c->send_call(w->act, w->msg, w->blob, w->into, std::move(w->response));
+      e.on_done = std::move(w->handler);
+    };
+    if (w->slot.is_connected()) {
+      w->slot.template emplace<waiter_cancel>(this, w);
+    }
+    window_.enqueue(*w);
+  }
+
   struct call_cancel {
     client_connection* conn;
     std::uint64_t seq;
@@ -224,47 +267,45 @@ class client_connection final : public shutdown_hook,
       if (type == asio::cancellation_type::none) return;
       if (!conn->window_.remove(*w)) return;
       std::unique_ptr<window_waiter> owned(w);
-      w->handler.post(make_error_code(errc::cancelled), std::move(w->response));
+      w->handler.post(make_error_code(errc::cancelled), w->target());
     }
   };
 
   /// Why new calls fail: the connection's failure (io_err; closed after abort()), else closed.
   std::error_code closed_reason() const noexcept { return failure_ ? failure_ : make_error_code(errc::closed); }
 
-  template <class Handler>
-  void send_call(proto::action act, std::span<const char> msg, std::span<const char> blob, call_response buffers,
-                 Handler&& handler) {
+  /// Queues the request and registers its entry (the caller stores the handler in it).
+  pending_call& send_call(proto::action act, std::span<const char> msg, std::span<const char> blob,
+                          call_response* into, call_response own) {
     auto [seq, e] = table_.insert();
     e->seq = seq;
     e->is_ping = false;
-    e->response = std::move(buffers);
-    if constexpr (std::is_same_v<std::decay_t<Handler>, call_handler>) {
-      // Moved from a window waiter; its cancellation slot was cleared there.
-      e->slot = {};
-      e->on_call = std::move(handler);
-    } else {
-      e->slot = asio::get_associated_cancellation_slot(handler);
-      e->on_call.emplace(std::forward<Handler>(handler), ex_);
-      if (e->slot.is_connected()) e->slot.template emplace<call_cancel>(this, seq);
-    }
+    e->response = std::move(own);
+    e->into = into ? into : &e->response;
     auto mark = writer_.pending().begin_request(seq, act, cfg_.client_id);
     writer_.pending().body().append(msg);
     writer_.pending().end_request(mark, blob);
-    e->blob_by_ref = blob.size() >= proto::frame_writer::default_blob_ref_threshold;
+    e->refs_caller = writer_.pending().would_reference(blob);
     e->batch_gen = pending_gen_;
     wheel_.schedule(*e, timeout_ticks_);
     if (table_.size() > max_in_flight_seen_) max_in_flight_seen_ = table_.size();
     writer_wake_.notify();
+    return *e;
+  }
+
+  void watch_cancellation(pending_call& e, asio::cancellation_slot slot) {
+    e.slot = std::move(slot);
+    if (e.slot.is_connected()) e.slot.template emplace<call_cancel>(this, e.seq);
   }
 
   /// Completes one entry: the handler runs (inline if the caller is on this executor), the
-  /// window slot frees. An entry whose referenced blob is still in an unwritten batch waits
-  /// for that write first, so that the caller's blob outlives it.
+  /// window slot frees. An entry whose referenced msg or blob is still in an unwritten batch waits
+  /// for that write first, so that the caller's bytes outlive it.
   void complete(pending_call& e, std::error_code ec) {
     wheel_.cancel(e);
     if (e.slot.is_connected()) e.slot.clear();
     e.slot = {};
-    if (e.blob_by_ref && e.batch_gen > written_gen_) {
+    if (e.refs_caller && e.batch_gen > written_gen_) {
       e.abandoned = true;
       e.abandoned_ec = ec;
       ++abandoned_;
@@ -274,19 +315,21 @@ class client_connection final : public shutdown_hook,
   }
 
   void finish(pending_call& e, std::error_code ec) {
-    std::uint64_t seq = e.seq;
-    bool ping = e.is_ping;
     e.abandoned = false;
-    // The handler may resume the caller inline, which may make a new call that reuses this
-    // slot: the handler is moved out before it runs (stored_handler::dispatch does that).
-    if (ping) {
-      table_.erase(seq);
-      e.on_ping.dispatch(ec);
-    } else {
+    // Releasing the window slot may hand it to a waiting call at once, which may take this
+    // very entry: the handler and a by-value response are moved out first.
+    call_handler h = std::move(e.on_done);
+    table_.erase(e.seq);
+    if (e.is_ping) {
+      h.dispatch_here(ec, nullptr);
+    } else if (e.into == &e.response) {
       call_response r = std::move(e.response);
-      table_.erase(seq);
       window_.release();
-      e.on_call.dispatch(ec, std::move(r));
+      h.dispatch_here(ec, &r);
+    } else {
+      call_response* into = e.into;
+      window_.release();
+      h.dispatch_here(ec, into);
     }
     maybe_finish_close();
   }
@@ -303,7 +346,7 @@ class client_connection final : public shutdown_hook,
       complete(*e, ec);
       return;
     }
-    call_response& r = e->response;
+    call_response& r = *e->into;
     r.flag = f.header.flag;
     r.msg.clear();
     r.blob.clear();
@@ -459,6 +502,7 @@ class client_connection final : public shutdown_hook,
   std::error_code failure_;
   std::size_t max_in_flight_seen_ = 0;
   std::vector<std::unique_ptr<void_handler>> close_waiters_;
+  thread_check running_here_;
 };
 
 }  // namespace occams_rpc::detail

@@ -24,4 +24,17 @@ inline bool running_in_this_thread(const asio::any_io_executor& ex) noexcept {
   return false;
 }
 
+/// running_in_this_thread for one executor, whose type is looked up once, not per call.
+/// The executor must outlive the check (it is its owner's member).
+class thread_check {
+ public:
+  explicit thread_check(const asio::any_io_executor& ex) noexcept
+      : ex_(&ex), plain_(ex.target<asio::io_context::executor_type>()) {}
+  bool operator()() const noexcept { return plain_ ? plain_->running_in_this_thread() : running_in_this_thread(*ex_); }
+
+ private:
+  const asio::any_io_executor* ex_;
+  const asio::io_context::executor_type* plain_;
+};
+
 }  // namespace occams_rpc::detail

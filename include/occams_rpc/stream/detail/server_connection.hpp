@@ -97,6 +97,7 @@ class server_connection final : public request_owner,
     closed_ = true;
     auto writer = writer_wake_.take_waiter();
     auto reader = reader_wake_.take_waiter();
+    auto kept = std::move(keep_alive_);
   }
 
   /// Stops reading; answers the requests already read, then closes (graceful shutdown).
@@ -140,6 +141,7 @@ class server_connection final : public request_owner,
   bool ex_running_here() const noexcept { return in_dispatch_; }
 
   void queue_response(request_slot& s) {
+    s.answered = true;
     if (closed_) {
       release(&s);
       return;
@@ -155,8 +157,9 @@ class server_connection final : public request_owner,
         writer_.pending().add_error_string(s.header.seq, s.resp_msg.view());
         break;
     }
-    // A large blob is written from the slot itself: release it after that write.
-    if (s.flag == proto::response_flag::ok && s.resp_blob.size() >= proto::frame_writer::default_blob_ref_threshold)
+    // A large msg or blob is written from the slot itself: release it after that write.
+    if (s.flag == proto::response_flag::ok &&
+        (writer_.pending().would_reference(s.resp_msg.span()) || writer_.pending().would_reference(s.resp_blob.span())))
       pending_slots_.push_back(&s);
     else
       release(&s);
@@ -172,12 +175,21 @@ class server_connection final : public request_owner,
       s = slots_.back().get();
     }
     ++in_use_;
+    s->in_use = true;
+    s->answered = false;
     return s;
   }
   void release(request_slot* s) {
     s->next_free = free_;
     free_ = s;
     --in_use_;
+    s->in_use = false;
+    if (s->outlived_dispatch) {
+      s->outlived_dispatch = false;
+      // The last request that outlived its dispatch is done: stop keeping this connection
+      // alive, once the call that got here has returned.
+      if (--outliving_ == 0) asio::post(ex_, [kept = std::move(keep_alive_)] {});
+    }
     retain_or_free(*s);
     reader_wake_.notify();
     maybe_close();
@@ -248,8 +260,14 @@ class server_connection final : public request_owner,
     s->blob.clear();
     s->blob.append(f.blob);
     in_dispatch_ = true;
-    invoke_dispatch(*dispatch_, server_request(this->shared_from_this(), s), ex_, log_);
+    invoke_dispatch(*dispatch_, server_request(this, s), ex_, log_);
     in_dispatch_ = false;
+    // Answered inline (the common case), the request needed nothing more: the reader holds
+    // this connection. Kept for later, it must not outlive the connection.
+    if (s->in_use && !s->answered) {
+      s->outlived_dispatch = true;
+      if (outliving_++ == 0) keep_alive_ = this->shared_from_this();
+    }
   }
 
   asio::awaitable<void> write_loop() {
@@ -318,6 +336,8 @@ class server_connection final : public request_owner,
   request_slot* free_ = nullptr;  // the unused ones
   std::size_t retained_ = 0;      // large buffer bytes kept by the slots (max_retained_buffers)
   std::size_t in_use_ = 0;
+  std::size_t outliving_ = 0;  // requests unanswered after their dispatch call returned
+  std::shared_ptr<server_connection> keep_alive_;  // held while outliving_ > 0
   bool in_dispatch_ = false;
   bool draining_ = false;
   bool closed_ = false;

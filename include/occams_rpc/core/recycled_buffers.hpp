@@ -1,0 +1,58 @@
+// A per-thread pool of byte buffers for the typed layer: a call takes its request and response
+// buffers here, and what it gives back (at completion, or when a `bytes` result that adopted a
+// response buffer is destroyed) serves the next call, so that steady-state calls allocate
+// nothing for their bytes. Bounded in count and in bytes kept: a burst of large calls does not
+// pin its memory.
+#pragma once
+
+#include <occams_rpc/core/buffer.hpp>
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+namespace occams_rpc::detail {
+
+class recycled_buffers {
+ public:
+  static constexpr std::size_t max_pooled = 512;
+  static constexpr std::size_t max_capacity = 1024 * 1024;    // larger buffers are freed
+  static constexpr std::size_t max_bytes = 16 * 1024 * 1024;  // per thread
+
+  /// A buffer (empty; with capacity when one was pooled).
+  static byte_buffer take() noexcept {
+    auto& p = pool();
+    if (p.items.empty()) return {};
+    byte_buffer b = std::move(p.items.back());
+    p.items.pop_back();
+    p.bytes -= b.capacity();
+    return b;
+  }
+
+  /// Keeps `b` for a later take() if the bounds allow; else frees it.
+  static void give(byte_buffer&& b) noexcept {
+    std::size_t c = b.capacity();
+    if (c == 0) return;
+    auto& p = pool();
+    if (p.items.size() >= max_pooled || c > max_capacity || p.bytes + c > max_bytes) return;
+    b.clear();
+    p.bytes += c;
+    p.items.push_back(std::move(b));  // no allocation: reserved up front
+  }
+
+  /// Bytes kept now by this thread (for tests).
+  static std::size_t pooled_bytes() noexcept { return pool().bytes; }
+
+ private:
+  struct state {
+    std::vector<byte_buffer> items;
+    std::size_t bytes = 0;
+    state() { items.reserve(max_pooled); }
+  };
+  static state& pool() noexcept {
+    thread_local state p;
+    return p;
+  }
+};
+
+}  // namespace occams_rpc::detail
