@@ -17,6 +17,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -44,6 +45,9 @@ class msgpack_codec {
  public:
   template <class T>
   std::error_code encode(const T& value, byte_buffer& out) const noexcept {
+    if constexpr (std::is_same_v<T, bytes> || std::is_same_v<T, std::span<const char>>) {
+      return encode_bin(std::span<const char>(value), out);  // the common payload: no packer
+    }
     std::size_t mark = out.size();
     try {
       msgpack::pack(out, value);
@@ -65,6 +69,35 @@ class msgpack_codec {
   template <class T>
   static std::error_code decode_general(std::span<const char> bytes, T& out) noexcept {
     return decode_object(bytes, [&](const msgpack::object& o) { o.convert(out); });
+  }
+
+  /// Writes msgpack bin (the smallest header for the size), as msgpack-c's packer would.
+  static std::error_code encode_bin(std::span<const char> v, byte_buffer& out) noexcept {
+    if (v.size() > 0xffff'ffffu) return errc::encode;
+    try {
+      char* p = out.prepare(5 + v.size());
+      std::size_t h;
+      auto n = static_cast<std::uint32_t>(v.size());
+      if (n <= 0xffu) {
+        p[0] = static_cast<char>(0xc4u);
+        p[1] = static_cast<char>(n);
+        h = 2;
+      } else if (n <= 0xffffu) {
+        p[0] = static_cast<char>(0xc5u);
+        p[1] = static_cast<char>(n >> 8);
+        p[2] = static_cast<char>(n);
+        h = 3;
+      } else {
+        p[0] = static_cast<char>(0xc6u);
+        for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(n >> (24 - 8 * i));
+        h = 5;
+      }
+      if (n) std::memcpy(p + h, v.data(), n);
+      out.commit(h + n);
+      return {};
+    } catch (...) {
+      return errc::encode;
+    }
   }
 
   /// Encodes call arguments the way the Rust side expects one argument: none as nil, one as

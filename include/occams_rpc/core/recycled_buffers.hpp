@@ -29,10 +29,18 @@ class recycled_buffers {
     return b;
   }
 
-  /// Keeps `b` for a later take() if the bounds allow; else frees it.
+  /// Keeps `b` for a later take() if the bounds allow; else frees it. Inline for the common
+  /// case of a buffer that holds no memory (moved-from values pass here often).
   static void give(byte_buffer&& b) noexcept {
+    if (b.capacity() != 0) keep(std::move(b));
+  }
+
+  /// Bytes kept now by this thread (for tests).
+  static std::size_t pooled_bytes() noexcept { return pool().bytes; }
+
+ private:
+  [[gnu::noinline]] static void keep(byte_buffer&& b) noexcept {
     std::size_t c = b.capacity();
-    if (c == 0) return;
     auto& p = pool();
     if (p.items.size() >= max_pooled || c > max_capacity || p.bytes + c > max_bytes) return;
     b.clear();
@@ -40,10 +48,6 @@ class recycled_buffers {
     p.items.push_back(std::move(b));  // no allocation: reserved up front
   }
 
-  /// Bytes kept now by this thread (for tests).
-  static std::size_t pooled_bytes() noexcept { return pool().bytes; }
-
- private:
   struct state {
     std::vector<byte_buffer> items;
     std::size_t bytes = 0;

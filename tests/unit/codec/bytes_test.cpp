@@ -87,3 +87,15 @@ TEST_CASE("bytes decoded as a value or an argument view the input; inside a stru
   CHECK(msgpack_codec::decode_general(std::span<const char>(number.data(), number.size()), value) ==
         make_error_code(errc::decode));
 }
+
+TEST_CASE("the direct bin encoder writes what msgpack-c's packer writes at every header size", "[codec]") {
+  for (std::size_t n : {0u, 1u, 31u, 32u, 255u, 256u, 65535u, 65536u, 70000u}) {
+    std::vector<char> v(n, 'z');
+    if (n) v.front() = 'a';
+    msgpack::sbuffer reference;
+    msgpack::pack(reference, v);
+    INFO("size " << n);
+    CHECK(encoded(bytes(v)) == std::string(reference.data(), reference.size()));
+    CHECK(encoded(std::span<const char>(v)) == std::string(reference.data(), reference.size()));
+  }
+}

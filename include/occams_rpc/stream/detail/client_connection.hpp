@@ -283,9 +283,9 @@ class client_connection final : public shutdown_hook,
     e->response = std::move(own);
     e->into = into ? into : &e->response;
     auto mark = writer_.pending().begin_request(seq, act, cfg_.client_id);
-    writer_.pending().body().append(msg);
+    writer_.pending().add_msg(msg);
     writer_.pending().end_request(mark, blob);
-    e->refs_caller = writer_.pending().would_reference(blob);
+    e->refs_caller = writer_.pending().would_reference(msg) || writer_.pending().would_reference(blob);
     e->batch_gen = pending_gen_;
     wheel_.schedule(*e, timeout_ticks_);
     if (table_.size() > max_in_flight_seen_) max_in_flight_seen_ = table_.size();
