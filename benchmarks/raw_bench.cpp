@@ -18,11 +18,25 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <cstdint>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 namespace asio = boost::asio;
 
 namespace {
+
+/// The port a TCP acceptor is bound to (the kernel's choice for port 0).
+std::uint16_t bound_port(bench::raw_acceptor& a) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(a.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
 
 int run_server(const bench::options& opt) {
   asio::io_context io(1);
@@ -31,7 +45,7 @@ int run_server(const bench::options& opt) {
   if (opt.has_tcp()) {
     tcp.emplace(bench::raw_listen_tcp(io, opt));
     srv.accept_on(*tcp, true);
-    fmt::print("listening on {}:{}\n", opt.host, *opt.port);
+    fmt::print("listening on {}:{}\n", opt.host, bound_port(*tcp));  // the real port for --port 0
   }
   if (opt.has_unix()) {
     local.emplace(bench::raw_listen_unix(io, opt));

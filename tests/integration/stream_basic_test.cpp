@@ -112,3 +112,50 @@ TEST_CASE("async_call_into completes with the error alone and leaves an error st
   REQUIRE(f.wait_for(5s) == std::future_status::ready);
   CHECK(f.get() == make_error_code(errc::closed));
 }
+
+TEST_CASE("respond_with writes the answer's msg, and a failed writer answers rpc_encode, inline or later", "[stream]") {
+  // Answered inside the dispatch call, the msg is written straight into the write batch;
+  // answered later (a coroutine), through the request's own buffers. Both must agree.
+  struct writer_dispatch {
+    asio::awaitable<void> later(server_request req) {
+      asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
+      co_await t.async_wait(asio::deferred);
+      answer(req);
+    }
+    static void answer(server_request& req) {
+      std::string what(req.msg().begin(), req.msg().end());
+      if (what.starts_with("fail")) {
+        req.respond_with([](byte_buffer& out) {
+          out.append(std::string_view("half-written"));
+          return make_error_code(errc::encode);
+        });
+      } else {
+        req.respond_with([&](byte_buffer& out) { out.append(std::string_view("written: " + what)); },
+                         text_bytes("tail"));
+      }
+    }
+    void operator()(server_request req) {
+      if (req.numeric_action() == 2) asio::co_spawn(req.get_executor(), later(std::move(req)), asio::detached);
+      else answer(req);
+    }
+  };
+  asio::io_context io;
+  server srv(io.get_executor(), writer_dispatch{});
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where);
+    for (std::uint32_t act : {1u, 2u}) {
+      INFO("action " << act << (act == 1 ? " (inline)" : " (later)"));
+      auto [e1, r1] = co_await client.async_call(act, text_bytes("abc"), {}, {}, tok);
+      CHECK_FALSE(e1);
+      CHECK(str(r1.msg) == "written: abc");
+      CHECK(str(r1.blob) == "tail");
+      auto [e2, r2] = co_await client.async_call(act, text_bytes("fail"), {}, {}, tok);
+      CHECK(e2 == make_error_code(errc::encode));
+      // The connection goes on after the failed answer.
+      auto [e3, r3] = co_await client.async_call(act, text_bytes("again"), {}, {}, tok);
+      CHECK_FALSE(e3);
+      CHECK(str(r3.msg) == "written: again");
+    }
+  });
+}

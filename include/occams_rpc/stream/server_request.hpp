@@ -5,6 +5,7 @@
 
 #include <occams_rpc/core/buffer.hpp>
 #include <occams_rpc/core/error.hpp>
+#include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/proto/header.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -47,6 +48,17 @@ class request_owner {
   virtual void respond(request_slot& slot) = 0;  // from any thread
   virtual const asio::any_io_executor& executor() const noexcept = 0;
 
+  /// The encoder of an answer's msg, type-erased: writes into `out`, or fails.
+  struct msg_writer {
+    void* ctx;
+    std::error_code (*write)(void* ctx, byte_buffer& out);
+  };
+  /// Answers OK straight into the connection's write batch, if the caller is the connection's
+  /// own dispatch call (the common inline answer): the msg is written there once, with no
+  /// copy into the slot first. Returns false when it cannot (from elsewhere, or closed); the
+  /// caller then answers through the slot. An encode failure answers rpc_encode.
+  virtual bool answer_inline(request_slot& slot, msg_writer msg, std::span<const char> blob) = 0;
+
  protected:
   ~request_owner() = default;
 };
@@ -86,6 +98,16 @@ class server_request {
   /// Answers OK with `msg` and `blob` (copied; a large blob is written from the copy). Giving
   /// back the request's own msg() or blob() moves it instead: an echo copies nothing.
   void respond(std::span<const char> msg, std::span<const char> blob = {}) {
+    if (small(msg) && small(blob)) {  // written into the batch at once: copied once, not twice
+      auto copy = [](void* m, byte_buffer& out) -> std::error_code {
+        out.append(*static_cast<std::span<const char>*>(m));
+        return {};
+      };
+      if (owner_->answer_inline(*slot_, {&msg, copy}, blob)) {
+        slot_ = nullptr;
+        return;
+      }
+    }
     auto& s = *slot_;
     s.flag = proto::response_flag::ok;
     take_or_copy(s.resp_msg, s.msg, msg);
@@ -99,6 +121,17 @@ class server_request {
   /// answer is rpc_encode instead.
   template <class Writer>
   void respond_with(Writer&& write, std::span<const char> blob = {}) {
+    if (small(blob)) {
+      auto thunk = [](void* w, byte_buffer& out) -> std::error_code {
+        auto& writer = *static_cast<std::remove_reference_t<Writer>*>(w);
+        if constexpr (std::is_same_v<decltype(writer(out)), std::error_code>) return writer(out);
+        else return writer(out), std::error_code{};
+      };
+      if (owner_->answer_inline(*slot_, {std::addressof(write), thunk}, blob)) {
+        slot_ = nullptr;
+        return;
+      }
+    }
     auto& s = *slot_;
     s.flag = proto::response_flag::ok;
     s.resp_msg.clear();
@@ -132,6 +165,10 @@ class server_request {
   void respond_error(errc e) { respond_error_string(to_wire_string(is_wire_error(e) ? e : to_wire_error(e))); }
 
  private:
+  /// Small enough to be copied into the write batch (larger ones are written by reference).
+  static bool small(std::span<const char> b) noexcept { return b.size() < small_limit; }
+  static constexpr std::size_t small_limit = proto::frame_writer::default_blob_ref_threshold;
+
   /// Fills `out` with `bytes`: by swapping with `request` when `bytes` is exactly its content.
   static void take_or_copy(byte_buffer& out, byte_buffer& request, std::span<const char> bytes) {
     if (!bytes.empty() && bytes.data() == request.data() && bytes.size() == request.size()) {

@@ -126,6 +126,22 @@ class server_connection final : public request_owner,
   bool closed() const noexcept { return closed_; }
   std::size_t in_flight() const noexcept { return in_use_; }
 
+  bool answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) override {
+    if (!in_dispatch_ || closed_) return false;
+    auto& batch = writer_.pending();
+    auto mark = batch.begin_response(s.header.seq);
+    if (msg.write(msg.ctx, batch.body())) {
+      batch.rollback(mark);
+      batch.add_error_string(s.header.seq, to_wire_string(errc::encode));
+    } else {
+      batch.end_response(mark, blob);  // small: copied
+    }
+    s.answered = true;
+    release(&s);
+    writer_wake_.notify();
+    return true;
+  }
+
   // Called by server_request from any thread.
   void respond(request_slot& slot) override {
     if (ex_running_here()) {
