@@ -194,3 +194,35 @@ TEST_CASE("requests held past their connection's forced close can still be answe
     held.clear();
   });
 }
+
+TEST_CASE("an io_context destroyed while handler coroutines hold requests frees everything safely", "[stream]") {
+  // The requests live in coroutine frames that the context's shutdown destroys after the
+  // connection has been told to shut down: dropping them then must touch no freed memory
+  // (ASan runs this) and leak nothing.
+  struct slow_dispatch {
+    int* started;
+    asio::awaitable<void> operator()(server_request req) {
+      ++*started;
+      asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+      co_await t.async_wait(asio::deferred);  // never finishes: destroyed with the context
+      req.respond(text_bytes("never"));
+    }
+  };
+  int started = 0;
+  std::weak_ptr<int> callback;
+  {
+    asio::io_context io;
+    server srv(io.get_executor(), slow_dispatch{&started});
+    auto where = srv.listen(listen_address(true));
+    auto b = std::make_shared<int>(2);
+    callback = b;
+    asio::co_spawn(io, [where, b]() -> asio::awaitable<void> {
+      auto client = co_await connect(where);
+      for (int i = 0; i < 3; ++i) client.async_call(1, text_bytes("x"), {}, {}, [b](auto...) {});
+      co_await sleep_for(1h);  // keeps the stream; destroyed with the context
+    }, asio::detached);
+    for (int i = 0; i < 2000 && started < 3; ++i) io.run_one_for(10ms);
+    REQUIRE(started == 3);
+  }
+  CHECK(callback.expired());
+}

@@ -95,9 +95,13 @@ class server_connection final : public request_owner,
     auto self = this->weak_from_this().lock();  // destroyed last, after the handlers below
     if (!self) return;
     closed_ = true;
+    context_shut_down_ = true;
     auto writer = writer_wake_.take_waiter();
     auto reader = reader_wake_.take_waiter();
-    auto kept = std::move(keep_alive_);
+    // Requests that outlive their dispatch may still be held by coroutine frames that the
+    // context destroys after this: keep_alive_ stays until they are dropped (each answer then
+    // runs here directly, see respond), and the last one lets go through the context's queue,
+    // which the context destroys last.
   }
 
   /// Stops reading; answers the requests already read, then closes (graceful shutdown).
@@ -144,7 +148,9 @@ class server_connection final : public request_owner,
 
   // Called by server_request from any thread.
   void respond(request_slot& slot) override {
-    if (ex_running_here()) {
+    // After the context shut down nothing runs concurrently (its destruction is under way on
+    // this thread) and nothing dispatched would run: answer (that is, drop) directly.
+    if (ex_running_here() || context_shut_down_) {
       queue_response(slot);
     } else {
       asio::dispatch(ex_, [self = this->shared_from_this(), s = &slot] { self->queue_response(*s); });
@@ -355,6 +361,7 @@ class server_connection final : public request_owner,
   std::size_t outliving_ = 0;  // requests unanswered after their dispatch call returned
   std::shared_ptr<server_connection> keep_alive_;  // held while outliving_ > 0
   bool in_dispatch_ = false;
+  bool context_shut_down_ = false;
   bool draining_ = false;
   bool closed_ = false;
   clock::time_point last_activity_;
