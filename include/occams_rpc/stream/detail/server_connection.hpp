@@ -153,11 +153,29 @@ class server_connection final : public request_owner,
     if (ex_running_here() || context_shut_down_) {
       queue_response(slot);
     } else {
-      asio::dispatch(ex_, [self = this->shared_from_this(), s = &slot] { self->queue_response(*s); });
+      asio::dispatch(ex_, queued_answer{this->shared_from_this(), &slot});
     }
   }
 
  private:
+  /// An answer on its way to the connection's executor. If the context shuts down first, the
+  /// queued function is destroyed without running: the answer is then dropped here, so that
+  /// its slot is released (and with the last one, the connection's hold on itself).
+  struct queued_answer {
+    std::shared_ptr<server_connection> conn;
+    request_slot* slot;
+    queued_answer(std::shared_ptr<server_connection> c, request_slot* s) noexcept : conn(std::move(c)), slot(s) {}
+    queued_answer(queued_answer&& o) noexcept : conn(std::move(o.conn)), slot(o.slot) {}
+    queued_answer& operator=(queued_answer&&) = delete;
+    void operator()() {
+      auto c = std::move(conn);
+      c->queue_response(*slot);
+    }
+    ~queued_answer() {
+      if (conn && conn->context_shut_down_) conn->queue_response(*slot);
+    }
+  };
+
   // Whether we may touch the connection directly. Conservative: only when the caller runs
   // inside this connection's own dispatch call (the common, inline case).
   bool ex_running_here() const noexcept { return in_dispatch_; }
