@@ -79,7 +79,10 @@ class bytes {
 
   /// Takes ownership of `storage`, which holds the bytes viewed (the stub gives its response
   /// buffer). Precondition: the view lies inside `storage`.
-  void adopt(byte_buffer&& storage) noexcept { owned_ = std::move(storage); }
+  void adopt(byte_buffer&& storage) noexcept {
+    detail::recycled_buffers::give(std::move(owned_));
+    owned_ = std::move(storage);
+  }
 
   /// Whether this owns the memory it views (else someone else keeps it alive).
   bool owns() const noexcept { return owned_.capacity() != 0; }
