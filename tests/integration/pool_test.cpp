@@ -321,3 +321,32 @@ TEST_CASE("calls waiting for a connection are bounded: past max_waiting they fai
     co_await pool.async_close(tok);
   });
 }
+
+TEST_CASE("a call that waited for a connection completes safely after its pool is gone", "[pool]") {
+  // The waiting call's stored handler refers to the pool's executor: the pool's state must
+  // live until the call completes, even when the pool object is destroyed first (ASan).
+  asio::io_context io;
+  std::vector<server_request> held;
+  address where = parse_address(listen_address(true));
+  std::optional<server<holding_dispatch>> srv;
+  std::error_code got = make_error_code(errc::internal);
+  bool done = false;
+  run(io, [&]() -> asio::awaitable<void> {
+    {
+      client_pool pool(io.get_executor(), where, fast_client, fast_pool);  // nobody listens yet
+      pool.async_call(1, text_bytes("late"), {}, {}, [&](std::error_code ec, call_response) {
+        got = ec;
+        done = true;
+      });
+      co_await sleep_for(30ms);  // the call waits for a connection
+      srv.emplace(io.get_executor(), holding_dispatch{&held});
+      srv->listen(where);
+      co_await wait_until([&] { return held.size() == 1; });  // sent once the keeper connected
+    }  // the pool goes; its call is still in flight
+    co_await sleep_for(50ms);
+    held[0].respond(text_bytes("answer"));
+    co_await wait_until([&] { return done; });
+  });
+  CHECK(done);
+  CHECK_FALSE(got);
+}

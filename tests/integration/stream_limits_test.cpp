@@ -226,3 +226,36 @@ TEST_CASE("an io_context destroyed while handler coroutines hold requests frees 
   }
   CHECK(callback.expired());
 }
+
+TEST_CASE("calls whose large requests wait behind a stuck write complete when the connection is aborted",
+          "[stream]") {
+  // The server stops reading (one request in flight at most, held), so the first large request
+  // stalls in the socket; the next ones wait in the following batch, which references their
+  // msgs. abort() must complete them all (none may wait for a write that will never happen).
+  asio::io_context io;
+  std::vector<server_request> held;
+  server srv(io.get_executor(), holding_dispatch{&held}, {.max_inflight = 1});
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where, {.call_timeout = 10s});
+    const std::string big(8 * 1024 * 1024, 'b');  // more than the socket buffers hold
+    int done = 0;
+    std::vector<std::error_code> results;
+    auto call = [&] {
+      client.async_call(1, text_bytes(big), {}, {}, [&](std::error_code ec, call_response) {
+        results.push_back(ec);
+        ++done;
+      });
+    };
+    call();  // read and held by the server, which then stops reading
+    co_await wait_until([&] { return held.size() == 1; });
+    call();  // its batch's write gets stuck
+    co_await sleep_for(50ms);
+    call();  // these two wait in the next batch, behind the stuck write
+    call();
+    co_await sleep_for(20ms);
+    client.abort();
+    co_await wait_until([&] { return done == 4; });
+    for (auto ec : results) CHECK(ec);
+  });
+}

@@ -16,6 +16,7 @@
 #include <occams_rpc/api/error_codec.hpp>
 #include <occams_rpc/api/method.hpp>
 #include <occams_rpc/api/result.hpp>
+#include <occams_rpc/codec/bytes.hpp>
 #include <occams_rpc/codec/msgpack_codec.hpp>
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/recycled_buffers.hpp>
@@ -51,6 +52,13 @@ concept channel = requires(C& c, proto::action a, std::span<const char> s, call_
 
 namespace detail {
 
+/// A `bytes` decoded as a view of the response takes the response buffer along: it outlives
+/// the call, whose buffers go back to the pool.
+inline void adopt_response(bytes& b, call_response& r) noexcept {
+  const char* begin = r.msg.data();
+  if (!b.owns() && !b.empty() && b.data() >= begin && b.end() <= begin + r.msg.size()) b.adopt(std::move(r.msg));
+}
+
 /// Turns a channel's (error, response) into the method's result.
 template <class M, class Codec>
 typename M::result_type decode_result(const Codec& codec, std::error_code ec, call_response& r) {
@@ -61,12 +69,7 @@ typename M::result_type decode_result(const Codec& codec, std::error_code ec, ca
     T value{};
     if (!r.msg.empty())  // an empty msg means the default value (PROTOCOL.md)
       if (auto dec = codec.decode(r.msg.span(), value)) return R(dec);
-    if constexpr (std::is_same_v<T, bytes>) {
-      // A value decoded as a view of the response: it takes the response buffer along.
-      const char* begin = r.msg.data();
-      if (!value.owns() && !value.empty() && value.data() >= begin && value.end() <= begin + r.msg.size())
-        value.adopt(std::move(r.msg));
-    }
+    if constexpr (std::is_same_v<T, bytes>) adopt_response(value, r);
     return R(std::move(value));
   }
   if constexpr (!std::is_same_v<E, no_error>) {
@@ -79,6 +82,7 @@ typename M::result_type decode_result(const Codec& codec, std::error_code ec, ca
       } else {
         E e{};
         if (codec.decode(r.msg.span(), e)) return R(errc::decode);
+        if constexpr (std::is_same_v<E, bytes>) adopt_response(e, r);
         return R(fail(std::move(e)));
       }
     }

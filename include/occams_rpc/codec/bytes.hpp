@@ -61,7 +61,10 @@ class bytes {
   }
   // A byte_buffer's memory does not move with it, so the view stays valid.
   bytes(bytes&& o) noexcept : owned_(std::move(o.owned_)), view_(std::exchange(o.view_, {})) {}
+  /// Like a std::string_view assigned over a string, a `bytes` that views what this one owns
+  /// dangles after the assignment.
   bytes& operator=(bytes&& o) noexcept {
+    if (this == &o) return *this;
     detail::recycled_buffers::give(std::move(owned_));
     owned_ = std::move(o.owned_);
     view_ = std::exchange(o.view_, {});

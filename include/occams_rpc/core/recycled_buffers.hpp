@@ -21,6 +21,7 @@ class recycled_buffers {
 
   /// A buffer (empty; with capacity when one was pooled).
   static byte_buffer take() noexcept {
+    if (pool_gone()) return {};
     auto& p = pool();
     if (p.items.empty()) return {};
     byte_buffer b = std::move(p.items.back());
@@ -40,6 +41,7 @@ class recycled_buffers {
 
  private:
   [[gnu::noinline]] static void keep(byte_buffer&& b) noexcept {
+    if (pool_gone()) return;  // a static `bytes` destroyed after this thread's pool: just free
     std::size_t c = b.capacity();
     auto& p = pool();
     if (p.items.size() >= max_pooled || c > max_capacity || p.bytes + c > max_bytes) return;
@@ -52,7 +54,13 @@ class recycled_buffers {
     std::vector<byte_buffer> items;
     std::size_t bytes = 0;
     state() { items.reserve(max_pooled); }
+    ~state() { pool_gone() = true; }
   };
+  /// Trivially destructible, so it outlives the pool during the thread's teardown.
+  static bool& pool_gone() noexcept {
+    thread_local bool gone = false;
+    return gone;
+  }
   static state& pool() noexcept {
     thread_local state p;
     return p;

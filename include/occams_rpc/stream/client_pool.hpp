@@ -216,9 +216,10 @@ class basic_client_pool {
       stream* s = pick(st);
       if (!s) return;
       waiting_call w = pop_waiting(st);
-      // The caller's cancellation slot goes with the call, which it can still cancel.
+      // The caller's cancellation slot goes with the call, which it can still cancel. The
+      // stored handler refers to st->ex: the state lives until it has run.
       s->async_call(w.act, w.msg, w.blob, std::move(w.buffers),
-                    asio::bind_cancellation_slot(w.slot, [h = std::move(w.handler)](std::error_code ec, call_response r) mutable {
+                    asio::bind_cancellation_slot(w.slot, [st, h = std::move(w.handler)](std::error_code ec, call_response r) mutable {
                       h.dispatch(ec, &r);
                     }));
     }

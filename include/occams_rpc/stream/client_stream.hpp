@@ -106,8 +106,8 @@ class basic_client_stream {
   /// Cancellation: terminal, partial and total are honoured. Executor: the handler runs on
   /// its associated executor, else the connection's. Thread safety: may be called from any
   /// thread; the request is queued on the connection's executor. As with Asio's I/O objects,
-  /// the stream must still exist when the operation is launched (a deferred operation holds
-  /// the connection only from then on).
+  /// the stream must still exist, not moved from or reassigned, when the operation is
+  /// launched (a deferred operation holds the connection only from then on).
   template <class Token = asio::deferred_t>
   auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {},
                   call_response buffers = {}, Token&& token = {}) {

@@ -145,6 +145,7 @@ class client_connection final : public shutdown_hook,
     auto [seq, e] = table_.insert();
     e->seq = seq;
     e->is_ping = true;
+    e->refs_caller = false;
     e->slot = asio::get_associated_cancellation_slot(handler);
     e->into = nullptr;
     e->on_done.template emplace<complete_without_response>(std::forward<Handler>(handler), ex_);
@@ -408,6 +409,12 @@ class client_connection final : public shutdown_hook,
       if (ec && state_ != state::closed) {
         log_.info("client connection write failed: {}", ec.message());
         fail(errc::io_err);
+      }
+      if (state_ == state::closed) {
+        // The pending batch will never be written (the connection failed or was aborted
+        // during this write): nothing references the callers' bytes any more.
+        writer_.pending().clear();
+        written_gen_ = std::numeric_limits<std::uint64_t>::max();
       }
       release_abandoned();
       if (state_ == state::closed) {

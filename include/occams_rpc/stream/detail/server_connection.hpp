@@ -7,6 +7,7 @@
 #include <occams_rpc/proto/frame_reader.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/stream/detail/batch_writer.hpp>
+#include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
 #include <occams_rpc/stream/server_request.hpp>
@@ -79,6 +80,7 @@ class server_connection final : public request_owner,
         writer_(cfg.buffer_size),
         writer_wake_(ex_),
         reader_wake_(ex_),
+        running_here_(ex_),
         last_activity_(clock::now()) {}
 
   void start() {
@@ -98,6 +100,11 @@ class server_connection final : public request_owner,
     context_shut_down_ = true;
     auto writer = writer_wake_.take_waiter();
     auto reader = reader_wake_.take_waiter();
+    // Answered requests parked until their write completes: that write never will.
+    for (auto* s : pending_slots_) release(s);
+    for (auto* s : writing_slots_) release(s);
+    pending_slots_.clear();
+    writing_slots_.clear();
     // Requests that outlive their dispatch may still be held by coroutine frames that the
     // context destroys after this: keep_alive_ stays until they are dropped (each answer then
     // runs here directly, see respond), and the last one lets go through the context's queue,
@@ -131,10 +138,17 @@ class server_connection final : public request_owner,
   std::size_t in_flight() const noexcept { return in_use_; }
 
   bool answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) override {
-    if (!in_dispatch_ || closed_) return false;
+    if (!ex_running_here() || closed_) return false;
     auto& batch = writer_.pending();
     auto mark = batch.begin_response(s.header.seq);
-    if (msg.write(msg.ctx, batch.body())) {
+    std::error_code ec;
+    try {
+      ec = msg.write(msg.ctx, batch.body());
+    } catch (...) {
+      batch.rollback(mark);  // the request stays unanswered: its handle answers rpc_internal_err
+      throw;
+    }
+    if (ec) {
       batch.rollback(mark);
       batch.add_error_string(s.header.seq, to_wire_string(errc::encode));
     } else {
@@ -158,9 +172,10 @@ class server_connection final : public request_owner,
   }
 
  private:
-  /// An answer on its way to the connection's executor. If the context shuts down first, the
-  /// queued function is destroyed without running: the answer is then dropped here, so that
-  /// its slot is released (and with the last one, the connection's hold on itself).
+  /// An answer on its way to the connection's executor. If the context (or a strand) shuts
+  /// down first, the queued function is destroyed without running: the answer is then dropped
+  /// here, so that its slot is released (and with the last one, the connection's hold on
+  /// itself).
   struct queued_answer {
     std::shared_ptr<server_connection> conn;
     request_slot* slot;
@@ -172,13 +187,14 @@ class server_connection final : public request_owner,
       c->queue_response(*slot);
     }
     ~queued_answer() {
-      if (conn && conn->context_shut_down_) conn->queue_response(*slot);
+      if (conn) conn->queue_response(*slot);  // destroyed without running: the context is going away
     }
   };
 
   // Whether we may touch the connection directly. Conservative: only when the caller runs
-  // inside this connection's own dispatch call (the common, inline case).
-  bool ex_running_here() const noexcept { return in_dispatch_; }
+  // inside this connection's own dispatch call (the common, inline case), on its thread (a
+  // worker answering meanwhile from another thread must not).
+  bool ex_running_here() const noexcept { return in_dispatch_ && running_here_(); }
 
   void queue_response(request_slot& s) {
     s.answered = true;
@@ -370,6 +386,7 @@ class server_connection final : public request_owner,
   std::vector<request_slot*> writing_slots_;
   wake_event writer_wake_;
   wake_event reader_wake_;
+  thread_check running_here_;
   // Every slot ever made, owned here: one in flight may be referenced only by an answer
   // queued to this executor, which a context shutdown destroys without running.
   std::vector<std::unique_ptr<request_slot>> slots_;
