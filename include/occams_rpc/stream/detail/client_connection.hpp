@@ -42,12 +42,20 @@ using void_handler = stored_handler<std::error_code>;
 /// moved out of where it is (the pending entry's own storage) as the handler is bound.
 struct complete_with_response {
   template <class H>
+  static void call(H&& h, std::error_code ec, call_response* r) {
+    std::move(h)(ec, std::move(*r));
+  }
+  template <class H>
   static auto bind(H&& h, std::error_code ec, call_response* r) {
     return [h = std::move(h), ec, r = std::move(*r)]() mutable { std::move(h)(ec, std::move(r)); };
   }
 };
 /// Completes a call whose response is already in the caller's storage, or a ping: void(error_code).
 struct complete_without_response {
+  template <class H>
+  static void call(H&& h, std::error_code ec, call_response*) {
+    std::move(h)(ec);
+  }
   template <class H>
   static auto bind(H&& h, std::error_code ec, call_response*) {
     return [h = std::move(h), ec]() mutable { std::move(h)(ec); };

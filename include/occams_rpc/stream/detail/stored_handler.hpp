@@ -7,8 +7,9 @@
 // running there, with no executor copied, compared or dispatched through.
 //
 // An Adapter turns the stored handler and the completion's arguments into the call that is
-// made: `direct` passes them on; client_connection uses adapters to complete calls with or
-// without moving the response out of its pending entry.
+// made (`call`, inline) or a function object to queue (`bind`): `direct_call` passes them on;
+// client_connection's adapters complete calls with the response moved to the handler, or
+// with the error alone.
 #pragma once
 
 #include <occams_rpc/stream/detail/running_here.hpp>
@@ -32,6 +33,10 @@ namespace asio = boost::asio;
 
 /// The default adapter: the handler is called with the completion's arguments.
 struct direct_call {
+  template <class H, class... Args>
+  static void call(H&& h, Args&&... args) {
+    std::move(h)(std::move(args)...);
+  }
   template <class H, class... Args>
   static auto bind(H&& h, Args&&... args) {
     return [h = std::move(h), tup = std::make_tuple(std::move(args)...)]() mutable {
@@ -123,14 +128,18 @@ class stored_handler {
   template <class H, class Adapter>
   static void run_impl(void* obj, bool heap, const asio::any_io_executor* ex, mode how, Args&&... args) {
     H* p = static_cast<H*>(obj);
-    auto bound = Adapter::bind(std::move(*p), std::move(args)...);
-    if (heap) delete p; else p->~H();
-    if (how == mode::run_inline) {
-      std::move(bound)();
+    // Inline, the arguments are passed straight on (nothing is bound: they outlive the call);
+    // queued, they are bound into a function object first. Either way the handler leaves its
+    // storage before it runs.
+    if (how == mode::run_inline || (how == mode::dispatch && running_in_this_thread(*ex))) {
+      H handler(std::move(*p));
+      if (heap) delete p; else p->~H();
+      Adapter::call(std::move(handler), std::move(args)...);
       return;
     }
+    auto bound = Adapter::bind(std::move(*p), std::move(args)...);
+    if (heap) delete p; else p->~H();
     if (how == mode::post) asio::post(*ex, std::move(bound));
-    else if (running_in_this_thread(*ex)) std::move(bound)();  // what asio::dispatch decides, without type erasure
     else asio::dispatch(*ex, std::move(bound));
   }
   template <class H>
