@@ -86,10 +86,7 @@ class stored_handler {
   explicit operator bool() const noexcept { return obj_ != nullptr; }
 
   /// Moves the handler out and runs it with `args` on its executor (inline if already there).
-  void dispatch(Args... args) {
-    complete(own_executor_ || !running_in_this_thread(*fallback_) ? mode::dispatch : mode::run_inline,
-             std::move(args)...);
-  }
+  void dispatch(Args... args) { complete(mode::dispatch, std::move(args)...); }
   /// Same, for a caller known to be running on the fallback executor (a connection's own
   /// completions): a handler that belongs there runs inline with no further check.
   void dispatch_here(Args... args) {
