@@ -84,12 +84,11 @@ class msgpack_codec {
         h = 2;
       } else if (n <= 0xffffu) {
         p[0] = static_cast<char>(0xc5u);
-        p[1] = static_cast<char>(n >> 8);
-        p[2] = static_cast<char>(n);
+        _msgpack_store16(p + 1, static_cast<std::uint16_t>(n));
         h = 3;
       } else {
         p[0] = static_cast<char>(0xc6u);
-        for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(n >> (24 - 8 * i));
+        _msgpack_store32(p + 1, n);
         h = 5;
       }
       if (n) std::memcpy(p + h, v.data(), n);
