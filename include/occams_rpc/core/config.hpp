@@ -23,11 +23,15 @@ struct client_config {
   milliseconds call_timeout = 20s;      ///< a call fails with `timeout` after this long
   std::size_t window = 128;             ///< requests in flight per connection
   std::size_t buffer_size = 8 * 1024;   ///< initial read/write buffer size
-  milliseconds read_timeout = 5s;       ///< reserved: idle read guard for pools' health checks
+  milliseconds read_timeout = 5s;       ///< a response frame must arrive whole within this once
+                                        ///< its first byte has; a server stalled mid-frame
+                                        ///< fails the connection (io_err)
   milliseconds write_timeout = 5s;      ///< a write stuck this long fails the connection
   milliseconds connect_timeout = 10s;   ///< connect fails with `unreachable` after this long
   milliseconds timeout_tick = 1s;       ///< how often timeouts are checked (one sweep a tick)
   std::size_t max_frame_size = default_max_frame_size;  ///< larger responses close the connection
+  std::size_t max_retained_buffers = 8u << 20;  ///< read buffer kept after a large response;
+                                               ///< a larger one is freed once it is empty
   std::uint64_t client_id = 0;          ///< informational, sent in every request header
 
   /// Why this configuration is invalid, or nothing if it is valid.
@@ -39,8 +43,18 @@ struct server_config {
   milliseconds idle_timeout = 120s;     ///< a connection with no traffic this long is closed
   milliseconds close_wait = 90s;        ///< graceful shutdown waits this long for calls in flight
   milliseconds write_timeout = 5s;      ///< a write stuck this long closes the connection
+  milliseconds read_timeout = 5s;       ///< a request frame must arrive whole within this once
+                                        ///< its first byte has (time spent paused by the server's
+                                        ///< own back-pressure does not count); else the
+                                        ///< connection is closed
   std::size_t buffer_size = 8 * 1024;   ///< initial read/write buffer size
   std::size_t max_frame_size = default_max_frame_size;  ///< larger requests close the connection
+  /// Server-wide: bytes of request frames larger than buffer_size, from the arrival of their
+  /// header until they are answered. A frame's whole size is reserved (counted, not
+  /// allocated) when its header arrives; while the budget cannot cover it, that connection
+  /// stops reading (FIFO) until answers or closes return memory. 0 = unlimited. Must be at
+  /// least max_frame_size.
+  std::size_t max_buffered_bytes = 256u << 20;
   std::size_t max_inflight = 1024;      ///< requests in flight per connection before the
                                         ///< reader stops reading (back-pressure)
   std::size_t max_pending_write = 4u << 20;  ///< queued response bytes before the reader pauses

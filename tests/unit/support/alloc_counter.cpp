@@ -3,15 +3,20 @@
 // counting_allocations scope is open; otherwise they are plain malloc/free.
 #include "unit/support/alloc_counter.hpp"
 
+#include <atomic>
 #include <cstdlib>
+#include <limits>
 #include <new>
 
 namespace {
 thread_local int counting_depth = 0;
 thread_local std::size_t allocations = 0;
+// Allocations of at least this many bytes fail (failing_allocations), on every thread.
+std::atomic<std::size_t> failing_from{std::numeric_limits<std::size_t>::max()};
 
 void* allocate(std::size_t n) {
   if (counting_depth > 0) ++allocations;
+  if (n >= failing_from.load(std::memory_order_relaxed)) throw std::bad_alloc();
   if (n == 0) n = 1;
   if (void* p = std::malloc(n)) return p;
   throw std::bad_alloc();
@@ -39,6 +44,9 @@ std::size_t counting_allocations::stop() noexcept {
   return end_ - start_;
 }
 std::size_t counting_allocations::count() const noexcept { return (active_ ? allocations : end_) - start_; }
+
+failing_allocations::failing_allocations(std::size_t from_bytes) : previous_(failing_from.exchange(from_bytes)) {}
+failing_allocations::~failing_allocations() { failing_from.store(previous_); }
 }  // namespace occams_rpc::test
 
 // NOLINTBEGIN(misc-new-delete-overloads)

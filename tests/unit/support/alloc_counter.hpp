@@ -27,4 +27,17 @@ class counting_allocations {
   std::size_t end_ = 0;
 };
 
+/// While alive, every operator new of at least `from_bytes` bytes throws std::bad_alloc, on
+/// every thread (as under a low RLIMIT_AS): for testing what a failed allocation does.
+class failing_allocations {
+ public:
+  explicit failing_allocations(std::size_t from_bytes);
+  ~failing_allocations();
+  failing_allocations(const failing_allocations&) = delete;
+  failing_allocations& operator=(const failing_allocations&) = delete;
+
+ private:
+  std::size_t previous_;
+};
+
 }  // namespace occams_rpc::test

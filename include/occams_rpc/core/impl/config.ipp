@@ -17,6 +17,7 @@ OCCAMS_RPC_DECL std::optional<std::string> client_config::problem() const {
   if (timeout_tick <= 0ms) return "client_config.timeout_tick must be positive";
   if (connect_timeout <= 0ms) return "client_config.connect_timeout must be positive";
   if (write_timeout <= 0ms) return "client_config.write_timeout must be positive";
+  if (read_timeout <= 0ms) return "client_config.read_timeout must be positive";
   if (buffer_size < 512) return fmt::format("client_config.buffer_size must be at least 512, not {}", buffer_size);
   if (max_frame_size < detail::min_frame_limit || max_frame_size > detail::max_frame_limit)
     return fmt::format("client_config.max_frame_size must be in 64..4 GiB, not {}", max_frame_size);
@@ -27,12 +28,16 @@ OCCAMS_RPC_DECL std::optional<std::string> server_config::problem() const {
   if (idle_timeout <= 0ms) return "server_config.idle_timeout must be positive";
   if (close_wait < 0ms) return "server_config.close_wait must not be negative";
   if (write_timeout <= 0ms) return "server_config.write_timeout must be positive";
+  if (read_timeout <= 0ms) return "server_config.read_timeout must be positive";
   if (timer_tick <= 0ms) return "server_config.timer_tick must be positive";
   if (max_inflight == 0) return "server_config.max_inflight must be at least 1";
   if (buffer_size < 512) return fmt::format("server_config.buffer_size must be at least 512, not {}", buffer_size);
   if (max_pending_write < buffer_size) return "server_config.max_pending_write must be at least buffer_size";
   if (max_frame_size < detail::min_frame_limit || max_frame_size > detail::max_frame_limit)
     return fmt::format("server_config.max_frame_size must be in 64..4 GiB, not {}", max_frame_size);
+  if (max_buffered_bytes != 0 && max_buffered_bytes < max_frame_size)
+    return fmt::format("server_config.max_buffered_bytes ({}) must be 0 (unlimited) or at least max_frame_size ({})",
+                       max_buffered_bytes, max_frame_size);
   return std::nullopt;
 }
 
