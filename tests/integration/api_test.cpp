@@ -80,6 +80,35 @@ struct blob_service {
   blob_record wrap(bytes in) { return {"wrapped", in}; }
 };
 
+// A string error whose to_string builds a std::string (as docs/api.md's quota_error does); the
+// router must keep that temporary alive while it answers (ASan saw it freed first).
+struct quota_error {
+  std::string user;
+};
+
+}  // namespace
+
+template <>
+struct occams_rpc::api::error_codec<quota_error> {
+  static constexpr error_kind kind = error_kind::string;
+  static std::string to_string(const quota_error& e) { return "quota exceeded for user: " + e.user; }
+  static quota_error from_string(std::string_view s) {
+    s.remove_prefix(std::min(s.size(), std::string_view("quota exceeded for user: ").size()));
+    return {std::string(s)};
+  }
+};
+
+namespace {
+
+OCCAMS_RPC_SERVICE(QuotaService, (reserve, std::int64_t(std::string, std::int64_t), quota_error));
+
+struct quota_service {
+  api::result<std::int64_t, quota_error> reserve(std::string user, std::int64_t n) {
+    if (n > 10) return api::fail(quota_error{std::move(user)});
+    return n;
+  }
+};
+
 // The service of PROTOCOL.md's golden frame, plus a method with none and one with one argument.
 OCCAMS_RPC_SERVICE(Calculator, (add, std::int64_t(std::int64_t, std::int64_t)), (zero, std::int64_t()),
                    (one, std::int64_t(std::string)));
@@ -136,6 +165,25 @@ TEST_CASE("a method's own string error comes back as that error, and the connect
     CHECK_THROWS_AS(r.value(), std::system_error);
     auto answer6 = co_await cal.div(9, 3);
     CHECK(answer6.value() == 3);
+  });
+}
+
+TEST_CASE("a string error whose to_string returns a std::string arrives intact", "[api]") {
+  asio::io_context io;
+  api::router routes;
+  routes.add<QuotaService>(quota_service{});
+  server srv(io.get_executor(), std::move(routes));
+  auto where = srv.listen(listen_address(false));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = co_await connect(where);
+    api::stub<QuotaService> quota(stream);
+    // Long enough that the text lives on the heap, where ASan sees a use after free.
+    std::string user(40, 'u');
+    auto r = co_await quota.reserve(user, 11);
+    REQUIRE(r.has_error());
+    CHECK(r.error().user == user);
+    auto ok = co_await quota.reserve(user, 3);
+    CHECK(ok.value() == 3);
   });
 }
 

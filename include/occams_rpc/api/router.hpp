@@ -249,7 +249,10 @@ class basic_router {
     if constexpr (EC::kind == error_kind::code) {
       req.respond_error_code(EC::to_code(e));
     } else if constexpr (EC::kind == error_kind::string) {
-      std::string_view text = EC::to_string(e);
+      // to_string may return a std::string: bound to a reference, that temporary lives until
+      // the answer is written (a string_view initialised from it would dangle at once).
+      const auto& owner = EC::to_string(e);
+      std::string_view text = owner;
       if (from_wire_string(text))  // the client will read it as that framework error
         log_.warn("a method answered the user error \"{}\", which reads as a framework error", text);
       req.respond_error_string(text);
