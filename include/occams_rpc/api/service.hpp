@@ -14,9 +14,11 @@
 // - `CalService::stub<Channel>`, whose member `add(a, b)` makes the call (see api/stub.hpp).
 // Each entry is (name, signature) or (name, signature, error type). Types with commas in
 // their template arguments are fine in both.
-// Reserved, so not usable as method names (they name members of the generated types):
-// service_name, methods, stub, method_name, action, invoke, signature, traits, error_type,
-// value_type, args_tuple, result_type, arity, call, channel, and the service's own name.
+// Reserved method names (the same list as docs/api.md), as they name members of the generated
+// types: the service's service_name, methods and stub; a method type's method_name, action,
+// invoke, signature, traits, error_type, value_type, args_tuple, result_type and arity; the
+// stub's call and channel; and the service's own name. Most stop the build inside stub.hpp or
+// router.hpp; signature, traits and channel build but hide the member of that name.
 #pragma once
 
 #include <occams_rpc/api/method.hpp>

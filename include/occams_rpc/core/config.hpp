@@ -12,23 +12,27 @@
 
 namespace occams_rpc {
 
-using std::chrono::milliseconds;
-using namespace std::chrono_literals;
+// No std::chrono names or literals at namespace scope here: a user's `using namespace
+// occams_rpc` would take them along.
 
 /// Default largest frame a reader accepts (the v1 format sets none).
 inline constexpr std::size_t default_max_frame_size = 64u << 20;
 
 /// One client connection (client_stream).
 struct client_config {
-  milliseconds call_timeout = 20s;      ///< a call fails with `timeout` after this long
+  /// A call fails with `timeout` after this long.
+  std::chrono::milliseconds call_timeout = std::chrono::seconds{20};
   std::size_t window = 128;             ///< requests in flight per connection
   std::size_t buffer_size = 8 * 1024;   ///< initial read/write buffer size
-  milliseconds read_timeout = 5s;       ///< a response frame must arrive whole within this once
-                                        ///< its first byte has; a server stalled mid-frame
-                                        ///< fails the connection (io_err)
-  milliseconds write_timeout = 5s;      ///< a write stuck this long fails the connection
-  milliseconds connect_timeout = 10s;   ///< connect fails with `unreachable` after this long
-  milliseconds timeout_tick = 1s;       ///< how often timeouts are checked (one sweep a tick)
+  /// A response frame must arrive whole within this once its first byte has; a server stalled
+  /// mid-frame fails the connection (io_err).
+  std::chrono::milliseconds read_timeout = std::chrono::seconds{5};
+  /// A write stuck this long fails the connection.
+  std::chrono::milliseconds write_timeout = std::chrono::seconds{5};
+  /// Connect fails with `unreachable` after this long.
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds{10};
+  /// How often timeouts are checked (one sweep a tick).
+  std::chrono::milliseconds timeout_tick = std::chrono::seconds{1};
   std::size_t max_frame_size = default_max_frame_size;  ///< larger responses close the connection
   std::size_t max_retained_buffers = 8u << 20;  ///< read buffer kept after a large response;
                                                ///< a larger one is freed once it is empty
@@ -40,13 +44,15 @@ struct client_config {
 
 /// A server and each of its connections.
 struct server_config {
-  milliseconds idle_timeout = 120s;     ///< a connection with no traffic this long is closed
-  milliseconds close_wait = 90s;        ///< graceful shutdown waits this long for calls in flight
-  milliseconds write_timeout = 5s;      ///< a write stuck this long closes the connection
-  milliseconds read_timeout = 5s;       ///< a request frame must arrive whole within this once
-                                        ///< its first byte has (time spent paused by the server's
-                                        ///< own back-pressure does not count); else the
-                                        ///< connection is closed
+  /// A connection with no traffic this long is closed.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds{120};
+  /// Graceful shutdown waits this long for calls in flight.
+  std::chrono::milliseconds close_wait = std::chrono::seconds{90};
+  /// A write stuck this long closes the connection.
+  std::chrono::milliseconds write_timeout = std::chrono::seconds{5};
+  /// A request frame must arrive whole within this once its first byte has (time spent paused by
+  /// the server's own back-pressure does not count); else the connection is closed.
+  std::chrono::milliseconds read_timeout = std::chrono::seconds{5};
   std::size_t buffer_size = 8 * 1024;   ///< initial read/write buffer size
   std::size_t max_frame_size = default_max_frame_size;  ///< larger requests close the connection
   /// Server-wide: bytes of request frames larger than buffer_size, from the arrival of their
@@ -62,7 +68,8 @@ struct server_config {
                                                ///< (above 16 x buffer_size) a connection keeps
                                                ///< for reuse (8 MiB: 8 requests and answers of
                                                ///< 256 KiB in flight, with room to spare)
-  milliseconds timer_tick = 1s;         ///< how often idle connections are checked
+  /// How often idle connections are checked.
+  std::chrono::milliseconds timer_tick = std::chrono::seconds{1};
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;
@@ -71,14 +78,18 @@ struct server_config {
 /// A client_pool: several connections to one address, kept healthy.
 struct pool_config {
   std::size_t connections = 1;              ///< connections to the address
-  milliseconds health_check_period = 1s;    ///< each connection is pinged this often
-  milliseconds reconnect_backoff = 1s;      ///< first wait before reconnecting; doubles per failure
-  milliseconds reconnect_backoff_max = 30s; ///< the cap of that wait
+  /// Each connection is pinged this often.
+  std::chrono::milliseconds health_check_period = std::chrono::seconds{1};
+  /// First wait before reconnecting; doubles per failure.
+  std::chrono::milliseconds reconnect_backoff = std::chrono::seconds{1};
+  /// The cap of that wait.
+  std::chrono::milliseconds reconnect_backoff_max = std::chrono::seconds{30};
   /// While no connection is up, a call waits for one (up to client_config::connect_timeout,
   /// then fails with `unreachable`), or fails with `unreachable` at once when false.
   bool wait_for_connection = true;
   /// At most this many calls wait for a connection; more fail with `overloaded` at once (each
-  /// waiting call holds its buffers and handler: the bound keeps memory bounded).
+  /// waiting call holds its buffers and handler: the bound keeps memory bounded). 1..2^20 when
+  /// wait_for_connection is true.
   std::size_t max_waiting = 4096;
 
   /// Why this configuration is invalid, or nothing if it is valid.

@@ -3,10 +3,29 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
 #include <system_error>
+#include <type_traits>
+
+namespace {
+struct milliseconds {};  // a user's own names, which occams_rpc must not collide with
+struct seconds {};
+}  // namespace
+
+namespace names_probe {
+using namespace occams_rpc;  // as a user would
+// Were std::chrono names in occams_rpc, these lookups would be ambiguous (no build).
+static_assert(std::is_same_v<milliseconds, ::milliseconds>);
+static_assert(std::is_same_v<seconds, ::seconds>);
+// Nor its literals: a dependent call finds operator""ms only if it is visible here.
+template <class T>
+concept sees_chrono_literals = requires(T n) { operator""ms(n); };
+static_assert(!sees_chrono_literals<unsigned long long>);
+}  // namespace names_probe
 
 using namespace occams_rpc;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -148,6 +167,9 @@ TEST_CASE("pool and failover configs are valid by default and name the field tha
       {{.health_check_period = 0ms}, "health_check_period"},
       {{.reconnect_backoff = 0ms}, "reconnect_backoff"},
       {{.reconnect_backoff = 2s, .reconnect_backoff_max = 1s}, "reconnect_backoff_max"},
+      {{.max_waiting = 0}, "max_waiting"},
+      {{.max_waiting = (std::size_t{1} << 20) + 1}, "max_waiting"},
+      {{.max_waiting = static_cast<std::size_t>(-1)}, "max_waiting"},
   };
   for (const auto& c : cases) {
     INFO("field " << c.field);
@@ -159,4 +181,13 @@ TEST_CASE("pool and failover configs are valid by default and name the field tha
   REQUIRE(why);
   CHECK_THAT(*why, Catch::Contains("failover_config.retry_limit"));
   CHECK(failover_config{.pool = {.connections = 0}}.problem());  // the pool's own config is checked too
+}
+
+TEST_CASE("pool_config accepts max_waiting at the edges of its range, and any value without waiting", "[core]") {
+  CHECK_NOTHROW(validate(pool_config{.max_waiting = 1}));
+  CHECK_NOTHROW(validate(pool_config{.max_waiting = std::size_t{1} << 20}));
+  CHECK(pool_config{}.max_waiting == 4096);
+  // Calls never wait: the bound is unused.
+  CHECK_NOTHROW(validate(pool_config{.wait_for_connection = false, .max_waiting = 0}));
+  CHECK_THAT(invalid_config_message(failover_config{.pool = {.max_waiting = 0}}), Catch::Contains("max_waiting"));
 }

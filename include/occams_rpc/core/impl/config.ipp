@@ -9,9 +9,11 @@ namespace detail {
 // The smallest frame is a 32-byte request header; anything below cannot carry a request.
 inline constexpr std::size_t min_frame_limit = 64;
 inline constexpr std::size_t max_frame_limit = std::size_t{1} << 32;
+inline constexpr std::size_t max_waiting_limit = std::size_t{1} << 20;
 }  // namespace detail
 
 OCCAMS_RPC_DECL std::optional<std::string> client_config::problem() const {
+  using namespace std::chrono_literals;  // here only: config.hpp keeps them out of occams_rpc
   if (window == 0 || window > 65536) return fmt::format("client_config.window must be in 1..65536, not {}", window);
   if (call_timeout <= 0ms) return "client_config.call_timeout must be positive";
   if (timeout_tick <= 0ms) return "client_config.timeout_tick must be positive";
@@ -25,6 +27,7 @@ OCCAMS_RPC_DECL std::optional<std::string> client_config::problem() const {
 }
 
 OCCAMS_RPC_DECL std::optional<std::string> server_config::problem() const {
+  using namespace std::chrono_literals;  // here only: config.hpp keeps them out of occams_rpc
   if (idle_timeout <= 0ms) return "server_config.idle_timeout must be positive";
   if (close_wait < 0ms) return "server_config.close_wait must not be negative";
   if (write_timeout <= 0ms) return "server_config.write_timeout must be positive";
@@ -42,11 +45,17 @@ OCCAMS_RPC_DECL std::optional<std::string> server_config::problem() const {
 }
 
 OCCAMS_RPC_DECL std::optional<std::string> pool_config::problem() const {
+  using namespace std::chrono_literals;  // here only: config.hpp keeps them out of occams_rpc
   if (connections == 0 || connections > 1024)
     return fmt::format("pool_config.connections must be in 1..1024, not {}", connections);
   if (health_check_period <= 0ms) return "pool_config.health_check_period must be positive";
   if (reconnect_backoff <= 0ms) return "pool_config.reconnect_backoff must be positive";
   if (reconnect_backoff_max < reconnect_backoff) return "pool_config.reconnect_backoff_max must be at least reconnect_backoff";
+  // 0 would refuse every call made while no connection is up, which wait_for_connection = false
+  // already says; past the limit the bound stops bounding memory.
+  if (wait_for_connection && (max_waiting == 0 || max_waiting > detail::max_waiting_limit))
+    return fmt::format("pool_config.max_waiting must be in 1..{} (or set wait_for_connection = false), not {}",
+                       detail::max_waiting_limit, max_waiting);
   return std::nullopt;
 }
 
