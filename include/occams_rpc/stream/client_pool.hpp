@@ -15,6 +15,7 @@
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_stream.hpp>
+#include <occams_rpc/stream/detail/forwarding_handler.hpp>
 #include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
@@ -110,7 +111,11 @@ class basic_client_pool {
 
   /// As client_stream::async_call, on one of the pool's healthy connections. Completion
   /// signature: void(std::error_code, call_response); errc::unreachable when no connection
-  /// came up in time, errc::closed after close().
+  /// came up in time, errc::overloaded past max_waiting, errc::closed after close().
+  /// Cancellation: terminal, partial and total are honoured, while the call waits for a
+  /// connection and once it is sent (errc::cancelled). Executor: the handler runs on its
+  /// associated executor, else the pool's. Thread safety: may be called from any thread; the
+  /// call starts on the pool's executor.
   template <class Token = asio::deferred_t>
   auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {}, call_response buffers = {},
                   Token&& token = {}) {
@@ -131,7 +136,10 @@ class basic_client_pool {
     asio::dispatch(st_->ex, [st = st_] { shut(st); });
   }
 
-  /// close(), then completes once every connection is closed. Signature: void(std::error_code).
+  /// close(), then completes once every connection is closed. Completion signature:
+  /// void(std::error_code). Cancellation: not supported (the close goes on; the token's slot
+  /// is left alone). Executor: the handler runs on its associated executor, else the pool's.
+  /// Thread safety: may be called from any thread.
   template <class Token = asio::deferred_t>
   auto async_close(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code)>(
@@ -141,7 +149,8 @@ class basic_client_pool {
             for (auto& m : st->members) co_await m->s.async_close(asio::as_tuple(asio::deferred));
           };
           asio::co_spawn(st->ex, std::move(work),
-                         [h = std::move(handler)](std::exception_ptr) mutable { std::move(h)(std::error_code{}); });
+                         detail::forward_to(detail::without_cancellation(std::move(handler)),
+                                            detail::unpack_coroutine_result{errc::internal}));
         },
         token);
   }

@@ -12,6 +12,7 @@
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/detail/client_connection.hpp>
+#include <occams_rpc/stream/detail/forwarding_handler.hpp>
 #include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/transport/socket_transport.hpp>
 
@@ -19,6 +20,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <memory>
 #include <span>
@@ -62,7 +64,10 @@ class basic_client_stream {
   /// Connects to `to` within cfg.connect_timeout.
   ///
   /// Completion signature: void(std::error_code, basic_client_stream); the error is
-  /// errc::unreachable when no connection could be made in time.
+  /// errc::unreachable when no connection could be made in time, errc::cancelled when
+  /// cancelled. Cancellation: terminal, partial and total are honoured (no connection is left
+  /// behind). Executor: the handler runs on its associated executor, else `ex`. Thread safety:
+  /// may be called from any thread.
   template <class Token = asio::deferred_t>
   static auto async_connect(executor_type ex, address to, client_config cfg = {}, logger log = {},
                             Token&& token = {}) {
@@ -71,19 +76,24 @@ class basic_client_stream {
         [](auto handler, executor_type ex, address to, client_config cfg, logger log) {
           auto work = [ex, to = std::move(to), cfg, log = std::move(log)]() mutable
               -> asio::awaitable<std::tuple<std::error_code, basic_client_stream>> {
+            // co_spawn passes on terminal cancellation only; honour every type, as async_call does.
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+            co_await asio::this_coro::throw_if_cancelled(false);
             socket_type s(ex);
             auto ec = co_await Transport::connect(ex, to, cfg.connect_timeout, s);
+            asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+            if (cs.cancelled() != asio::cancellation_type::none)
+              co_return std::tuple{make_error_code(errc::cancelled), basic_client_stream()};
             if (ec) {
               log.info("connect to {} failed: {}", to.to_string(), ec.message());
               co_return std::tuple{ec, basic_client_stream()};
             }
             co_return std::tuple{std::error_code{}, basic_client_stream(std::move(s), cfg, std::move(log))};
           };
+          // The completion is the user's handler to Asio: its executor, allocator and
+          // cancellation slot carry over to co_spawn.
           asio::co_spawn(ex, std::move(work),
-                         [h = std::move(handler)](std::exception_ptr e, std::tuple<std::error_code, basic_client_stream> r) mutable {
-                           if (e) std::move(h)(make_error_code(errc::unreachable), basic_client_stream());
-                           else std::move(h)(std::get<0>(r), std::move(std::get<1>(r)));
-                         });
+                         detail::forward_to(std::move(handler), detail::unpack_coroutine_result{errc::unreachable}));
         },
         token, std::move(ex), std::move(to), std::move(cfg), std::move(log));
   }

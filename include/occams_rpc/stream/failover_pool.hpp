@@ -15,6 +15,7 @@
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_pool.hpp>
+#include <occams_rpc/stream/detail/forwarding_handler.hpp>
 #include <occams_rpc/transport/address.hpp>
 #include <occams_rpc/transport/socket_transport.hpp>
 
@@ -23,6 +24,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
 #include <exception>
@@ -62,18 +64,21 @@ class basic_failover_pool {
   ~basic_failover_pool() { close(); }
 
   /// As client_stream::async_call, with failover. The msg and blob must stay valid until
-  /// completion (a retry sends them again). Signature: void(std::error_code, call_response).
+  /// completion (a retry sends them again). Completion signature: void(std::error_code,
+  /// call_response). Cancellation: terminal, partial and total are honoured: the attempt in
+  /// flight is cancelled and no further attempt is made (errc::cancelled). Executor: the
+  /// handler runs on its associated executor, else the pool's. Thread safety: may be called
+  /// from any thread; the attempts run on the pool's executor.
   template <class Token = asio::deferred_t>
   auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {}, call_response buffers = {},
                   Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code, call_response)>(
         [st = st_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
                    call_response buffers) {
+          // The completion is the user's handler to Asio: co_spawn connects its cancellation
+          // slot to the attempts and completes it on its associated executor.
           asio::co_spawn(st->ex, attempts(st, act, msg, blob, std::move(buffers)),
-                         [h = std::move(handler)](std::exception_ptr e, std::tuple<std::error_code, call_response> r) mutable {
-                           if (e) std::move(h)(make_error_code(errc::internal), call_response{});
-                           else std::move(h)(std::get<0>(r), std::move(std::get<1>(r)));
-                         });
+                         detail::forward_to(std::move(handler), detail::unpack_coroutine_result{errc::internal}));
         },
         token, act, msg, blob, std::move(buffers));
   }
@@ -103,7 +108,10 @@ class basic_failover_pool {
     });
   }
 
-  /// close(), then completes once every pool is closed. Signature: void(std::error_code).
+  /// close(), then completes once every pool is closed. Completion signature:
+  /// void(std::error_code). Cancellation: not supported (the close goes on; the token's slot
+  /// is left alone). Executor: the handler runs on its associated executor, else the pool's.
+  /// Thread safety: may be called from any thread.
   template <class Token = asio::deferred_t>
   auto async_close(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code)>(
@@ -114,7 +122,8 @@ class basic_failover_pool {
             for (auto& p : pools) co_await p->async_close(tok);
           };
           asio::co_spawn(st->ex, std::move(work),
-                         [h = std::move(handler)](std::exception_ptr) mutable { std::move(h)(std::error_code{}); });
+                         detail::forward_to(detail::without_cancellation(std::move(handler)),
+                                            detail::unpack_coroutine_result{errc::internal}));
         },
         token);
   }
@@ -156,6 +165,10 @@ class basic_failover_pool {
                                                                              std::span<const char> msg,
                                                                              std::span<const char> blob,
                                                                              call_response buffers) {
+    // co_spawn passes on terminal cancellation only; honour every type, as a client_stream call
+    // does. A cancelled attempt completes with errc::cancelled, which is never retried.
+    co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+    co_await asio::this_coro::throw_if_cancelled(false);
     std::error_code last = make_error_code(st->closed ? errc::closed : errc::unreachable);
     // The caller's buffers stay out of the attempts: `msg` may point into them (a typed stub
     // encodes there), and an attempt's answer (an error string) would overwrite what a retry
@@ -174,8 +187,13 @@ class basic_failover_pool {
       auto [ec, r] = co_await p->async_call(act, msg, blob, call_response{}, tok);
       bool removed = std::find(st->pools.begin(), st->pools.end(), p) == st->pools.end();
       if (!ec || !(is_retriable(ec) || (removed && ec == errc::closed))) co_return std::tuple{ec, std::move(r)};
-      st->log.debug("failover: {} on {}; trying another address", ec.message(), p->where().to_string());
       last = ec;
+      asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+      if (cs.cancelled() != asio::cancellation_type::none) {
+        last = make_error_code(errc::cancelled);  // cancelled as the attempt failed: no retry
+        break;
+      }
+      st->log.debug("failover: {} on {}; trying another address", ec.message(), p->where().to_string());
     }
     callers.msg.clear();
     callers.blob.clear();
