@@ -40,12 +40,6 @@ struct golden_dispatch {
 
 using generic_socket = asio::generic::stream_protocol::socket;
 
-asio::awaitable<generic_socket> raw_connect(const address& where) {
-  generic_socket s(co_await asio::this_coro::executor);
-  auto ec = co_await socket_transport::connect(co_await asio::this_coro::executor, where, 2s, s);
-  REQUIRE_FALSE(ec);
-  co_return std::move(s);
-}
 
 /// Sends `request` and reads exactly expected.size() bytes back.
 asio::awaitable<std::string> exchange(generic_socket& s, const std::string& request, std::size_t expect) {

@@ -18,7 +18,9 @@ namespace occams_rpc::proto {
 enum class read_status { frame, need_more, error };
 
 /// Reads request frames (Frame = request_frame) or response frames (Frame = response_frame).
-/// The size limit is checked on the header alone, before any memory is reserved for the body.
+/// The size limit is checked on the header alone. Memory grows with the bytes that really
+/// arrive, never on the header's word: a header claiming 60 MiB grows the buffer geometrically
+/// (at most doubling per read) up to the frame's size, as its body comes in.
 template <class Frame>
 class frame_reader {
  public:
@@ -36,8 +38,10 @@ class frame_reader {
       buf_.consume(start_);
       start_ = 0;
     }
-    // Grow to hold the whole pending frame at once when its size is known.
-    std::size_t want = std::max(buf_.size() + min_room, need_);
+    // Room for min_room more bytes; for a frame whose size is known, up to double what is
+    // buffered (capped at the frame's size): a lying header costs what was really sent.
+    std::size_t want = buf_.size() + min_room;
+    if (need_ > want) want = std::min(need_, std::max(want, buf_.size() * 2));
     if (buf_.capacity() < want) buf_.reserve(want);
     std::size_t room = buf_.capacity() - buf_.size();
     return {buf_.prepare(room), room};
@@ -72,8 +76,18 @@ class frame_reader {
   /// Bytes received but not yet returned as frames.
   std::size_t buffered() const noexcept { return buf_.size() - start_; }
   std::size_t max_frame_size() const noexcept { return max_frame_size_; }
-  /// Releases memory after a burst of large frames (only when nothing is buffered).
-  void shrink_to(std::size_t limit) { if (buffered() == 0) { buf_.clear(); start_ = 0; buf_.shrink_to(limit); } }
+  /// The whole size of the frame being received, once its header has arrived; else 0.
+  std::size_t pending_frame_size() const noexcept { return need_; }
+  /// Bytes of memory held.
+  std::size_t capacity() const noexcept { return buf_.capacity(); }
+  /// Releases memory after a large frame: shrinks to `limit` bytes, keeping what is buffered,
+  /// unless that or the frame being received needs more.
+  void shrink_to(std::size_t limit) {
+    if (buf_.capacity() <= limit || buffered() > limit || need_ > limit) return;
+    buf_.consume(start_);
+    start_ = 0;
+    buf_.shrink_to(limit);
+  }
 
  private:
   read_status fail(std::error_code e, std::error_code& ec) {

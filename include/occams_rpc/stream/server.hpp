@@ -7,10 +7,18 @@
 //   asio::awaitable<void>(server_request)  - runs as its own coroutine: a slow call never
 //                                            delays the others on its connection.
 // Pings are answered by the server itself and never reach the dispatch.
+//
+// Against hostile or broken peers (docs/stream.md, "Limits and hostile peers"): accept backs
+// off on resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM: 5 ms doubling to 1 s, as Go's
+// net/http does, and at once when a connection closes); large request frames draw on one
+// server-wide memory budget; each connection has idle, read and write timeouts. A connection
+// is listed in O(1) and unlisted in O(1), so closing many at once costs each one the same.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
 #include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/stream/detail/exception_text.hpp>
+#include <occams_rpc/stream/detail/memory_budget.hpp>
 #include <occams_rpc/stream/detail/server_connection.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
@@ -23,7 +31,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
 
+#include <chrono>
+#include <exception>
 #include <list>
 #include <memory>
 #include <string_view>
@@ -36,13 +47,28 @@ class basic_server {
   using connection = detail::server_connection<Dispatch, Transport>;
   using listener = typename Transport::listener_type;
 
+  /// A listener and the timer of its accept back-off.
+  struct listening {
+    std::unique_ptr<listener> l;
+    asio::steady_timer retry;
+    bool backing_off = false;
+    listening(std::unique_ptr<listener> lst, const asio::any_io_executor& ex) : l(std::move(lst)), retry(ex) {}
+    void close() {
+      l->close();
+      retry.cancel();
+    }
+  };
+  using connection_list = boost::intrusive::list<connection, boost::intrusive::base_hook<detail::connection_hook>,
+                                                 boost::intrusive::constant_time_size<false>>;
+
   struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
     std::shared_ptr<Dispatch> dispatch;
     server_config cfg;
     logger log;
-    std::list<std::unique_ptr<listener>> listeners;
-    std::list<std::weak_ptr<connection>> connections;
+    std::shared_ptr<detail::memory_budget> budget;
+    std::list<listening> listeners;
+    connection_list connections;  // the open ones; each unlinks itself when it closes
     asio::steady_timer timer;
     bool stopping = false;  // graceful shutdown under way
     bool stopped = false;   // closed at once
@@ -52,7 +78,13 @@ class basic_server {
     std::vector<std::shared_ptr<connection>> live_scratch;
 
     state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l)
-        : shutdown_hook(e), ex(e), dispatch(std::make_shared<Dispatch>(std::move(d))), cfg(c), log(std::move(l)), timer(e) {}
+        : shutdown_hook(e),
+          ex(e),
+          dispatch(std::make_shared<Dispatch>(std::move(d))),
+          cfg(c),
+          log(std::move(l)),
+          budget(std::make_shared<detail::memory_budget>(c.max_buffered_bytes)),
+          timer(e) {}
 
     /// The context is being destroyed: drop the shutdown waiters' handlers unrun (they may own
     /// the coroutine that owns the server).
@@ -71,7 +103,7 @@ class basic_server {
   /// run handlers concurrently (an io_context run by one thread, or a strand).
   basic_server(executor_type ex, Dispatch dispatch, const server_config& cfg = {}, logger log = {})
       : st_(std::make_shared<state>(ex, std::move(dispatch), (validate(cfg), cfg), std::move(log))) {
-    asio::co_spawn(st_->ex, timer_loop(st_), asio::detached);
+    asio::co_spawn(st_->ex, timer_loop(st_), log_failure{st_->log, "timer"});
   }
   basic_server(const basic_server&) = delete;
   basic_server& operator=(const basic_server&) = delete;
@@ -93,9 +125,8 @@ class basic_server {
       throw std::system_error(e.code(), "listen on " + where.to_string());
     }
     address local = l->local_address();
-    auto* raw = l.get();
-    st_->listeners.push_back(std::move(l));
-    asio::co_spawn(st_->ex, accept_loop(st_, raw), asio::detached);
+    auto& entry = st_->listeners.emplace_back(std::move(l), st_->ex);
+    asio::co_spawn(st_->ex, accept_loop(st_, &entry), log_failure{st_->log, "accept loop"});
     st_->log.info("listening on {}", local.to_string());
     return local;
   }
@@ -120,45 +151,107 @@ class basic_server {
   /// Connections open now (read on the server's executor).
   std::size_t connection_count() const {
     std::size_t n = 0;
-    for (auto& w : st_->connections)
-      if (auto c = w.lock(); c && !c->closed()) ++n;
+    for (auto& c : st_->connections)
+      if (!c.closed()) ++n;
     return n;
   }
   std::size_t accepted_count() const noexcept { return st_->accepted; }
+  /// Bytes of the request memory budget (server_config::max_buffered_bytes) in use now.
+  std::size_t buffered_bytes() const noexcept { return st_->budget->used(); }
   executor_type get_executor() const { return st_->ex; }
   Dispatch& dispatcher() noexcept { return *st_->dispatch; }
 
  private:
-  static asio::awaitable<void> accept_loop(std::shared_ptr<state> st, listener* l) {
+  /// Logs an exception that ended one of the server's own coroutines.
+  struct log_failure {
+    logger log;
+    const char* which;
+    void operator()(std::exception_ptr e) const {
+      if (e) log.error("server {} failed: {}", which, detail::exception_text(e));
+    }
+  };
+
+  /// Errors that say the process or the system is out of something: retrying at once would
+  /// spin (the pending connection stays in the backlog), so accept backs off.
+  static bool resource_exhausted(std::error_code ec) noexcept {
+    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
+  }
+
+  static constexpr std::chrono::milliseconds accept_backoff_first{5};
+  static constexpr std::chrono::milliseconds accept_backoff_max{1000};
+  static constexpr std::chrono::seconds accept_log_interval{1};
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<state> st, listening* entry) {
+    using clock = std::chrono::steady_clock;
+    std::chrono::milliseconds delay{0};
+    std::size_t failures = 0, unreported = 0;  // in the current run of resource errors
+    clock::time_point last_report{};
     for (;;) {
       typename Transport::socket_type s(st->ex);
-      auto ec = co_await l->accept(s);
+      std::error_code ec = co_await entry->l->accept(s);
       if (st->stopping) co_return;
-      if (ec) {
-        if (ec == std::errc::operation_canceled) co_return;
+      if (!ec) {
+        try {
+          start_connection(st, std::move(s));
+        } catch (const std::bad_alloc&) {
+          ec = std::make_error_code(std::errc::not_enough_memory);  // the socket closed with `s`
+        }
+      }
+      if (!ec) {
+        if (failures > 0) {
+          st->log.warn("accepting on {} again after {} failed accepts", entry->l->local_address().to_string(), failures);
+          failures = unreported = 0;
+          delay = std::chrono::milliseconds{0};
+        }
+        continue;
+      }
+      if (ec == std::errc::operation_canceled) co_return;
+      if (!resource_exhausted(ec)) {
         st->log.warn("accept failed: {}", ec.message());
         if (ec == std::errc::bad_file_descriptor) co_return;
-        continue;  // e.g. too many open files: go on, the next accept may succeed
+        continue;  // e.g. a connection reset before it was accepted: the next one may be fine
       }
-      ++st->accepted;
-      std::string peer = Transport::describe_peer(s);
-      std::weak_ptr<state> weak = st;
-      auto c = std::make_shared<connection>(std::move(s), st->dispatch, st->cfg, st->log, peer,
-                                            [weak](connection*) {
-                                              if (auto st = weak.lock()) on_connection_closed(st);
-                                            });
-      st->connections.push_back(c);
-      st->log.debug("accepted a connection from {}", peer);
-      c->start();
+      // Out of fds or memory: wait 5 ms, doubling to 1 s, or until a connection closes; log
+      // once per interval, with a count.
+      delay = delay.count() == 0 ? accept_backoff_first : std::min(delay * 2, accept_backoff_max);
+      ++failures;
+      ++unreported;
+      auto now = clock::now();
+      if (now - last_report >= accept_log_interval) {
+        st->log.error("accept on {} failed {} times since the last report: {}; retrying in {} ms (up to {} ms "
+                      "apart, sooner when a connection closes); open connections are served meanwhile",
+                      entry->l->local_address().to_string(), unreported, ec.message(), delay.count(),
+                      accept_backoff_max.count());
+        unreported = 0;
+        last_report = now;
+      }
+      entry->backing_off = true;
+      entry->retry.expires_after(delay);
+      co_await entry->retry.async_wait(asio::as_tuple(asio::deferred));
+      entry->backing_off = false;
+      if (st->stopping) co_return;
     }
   }
 
-  static void on_connection_closed(const std::shared_ptr<state>& st) {
-    // Drop the closed ones; finish a shutdown when none is left.
-    st->connections.remove_if([](auto& w) {
-      auto c = w.lock();
-      return !c || c->closed();
-    });
+  static void start_connection(const std::shared_ptr<state>& st, typename Transport::socket_type s) {
+    ++st->accepted;
+    std::string peer = Transport::describe_peer(s);
+    std::weak_ptr<state> weak = st;
+    auto c = std::make_shared<connection>(std::move(s), st->dispatch, st->cfg, st->log, peer, st->budget,
+                                          [weak](connection* c) {
+                                            if (auto st = weak.lock()) on_connection_closed(st, *c);
+                                          });
+    st->connections.push_back(*c);
+    st->log.debug("accepted a connection from {}", peer);
+    c->start();
+  }
+
+  static void on_connection_closed(const std::shared_ptr<state>& st, connection& c) {
+    if (c.is_linked()) c.unlink();
+    // Its fd is free again: a listener backing off from EMFILE may accept now.
+    for (auto& e : st->listeners)
+      if (e.backing_off) e.retry.cancel();
     if (st->stopping && st->connections.empty()) finish_shutdown(st);
   }
 
@@ -172,10 +265,7 @@ class basic_server {
       auto& live = live_connections(st);
       for (auto& c : live) {
         if (past_close_wait) c->force_close("close wait over during shutdown");
-        else {
-          c->check_idle(now);
-          c->check_write_stuck(now);
-        }
+        else c->check_timeouts(now);
       }
       live.clear();
     }
@@ -185,8 +275,8 @@ class basic_server {
   static std::vector<std::shared_ptr<connection>>& live_connections(const std::shared_ptr<state>& st) {
     auto& live = st->live_scratch;
     live.clear();
-    for (auto& w : st->connections)
-      if (auto c = w.lock()) live.push_back(std::move(c));
+    for (auto& c : st->connections)
+      if (auto p = c.weak_from_this().lock()) live.push_back(std::move(p));
     return live;
   }
 
@@ -194,11 +284,13 @@ class basic_server {
     if (!st->stopping) {
       st->stopping = true;
       st->shutdown_started = std::chrono::steady_clock::now();
-      st->log.info("shutting down: {} connections", st->connections.size());
-      for (auto& l : st->listeners) l->close();
-      for (auto& c : live_connections(st)) c->stop_reading();
+      auto& live = live_connections(st);
+      st->log.info("shutting down: {} connections", live.size());
+      for (auto& l : st->listeners) l.close();
+      for (auto& c : live) c->stop_reading();
+      live.clear();
     }
-    on_connection_closed(st);
+    if (st->connections.empty()) finish_shutdown(st);
   }
 
   static void finish_shutdown(const std::shared_ptr<state>& st) {
@@ -209,8 +301,10 @@ class basic_server {
 
   static void hard_stop(const std::shared_ptr<state>& st) {
     st->stopping = st->stopped = true;
-    for (auto& l : st->listeners) l->close();
-    for (auto& c : live_connections(st)) c->force_close("server destroyed");
+    for (auto& l : st->listeners) l.close();
+    auto& live = live_connections(st);
+    for (auto& c : live) c->force_close("server destroyed");
+    live.clear();
     finish_shutdown(st);
   }
 

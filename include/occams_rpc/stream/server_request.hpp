@@ -34,6 +34,7 @@ struct request_slot {
   byte_buffer resp_blob;  // OK blob
   request_slot* next_free = nullptr;
   std::size_t retained = 0;  // bytes of large buffers counted against the connection's budget
+  std::size_t reserved = 0;  // bytes of the server's memory budget held until the answer
   bool in_use = false;       // handed out, not yet released
   bool answered = false;     // its answer reached the connection
   bool outlived_dispatch = false;  // still unanswered when the dispatch call returned

@@ -275,19 +275,29 @@ TEST_CASE("the whole stream split into three at many offsets decodes the same", 
   }
 }
 
-TEST_CASE("prepare grows the buffer to hold the whole pending frame at once", "[proto]") {
+TEST_CASE("prepare grows the buffer geometrically, reading straight into it, up to the pending frame", "[proto]") {
   request_reader r(1 << 20, 256);
   auto header = request_header_bytes(5, 100'000, 20'000);
   r.feed(as_span(header));
   request_frame f;
   std::error_code ec;
   REQUIRE(r.next(f, ec) == read_status::need_more);
-  auto room = r.prepare(1);
-  CHECK(room.size() >= 120'000);
-  // Reading straight into prepare()/commit() works like feed().
+  // Reading straight into prepare()/commit() works like feed(); each read's room is at most
+  // about what is buffered (doubling), never the whole claimed frame at once.
   std::string body(120'000, 'b');
-  std::memcpy(room.data(), body.data(), body.size());
-  r.commit(body.size());
+  std::size_t sent = 0, reads = 0;
+  while (sent < body.size()) {
+    auto room = r.prepare(1);
+    REQUIRE(room.size() >= 1);
+    CHECK(r.capacity() <= std::max<std::size_t>(2 * (header.size() + sent), 512));
+    std::size_t n = std::min(room.size(), body.size() - sent);
+    std::memcpy(room.data(), body.data() + sent, n);
+    r.commit(n);
+    sent += n;
+    ++reads;
+    REQUIRE(reads < 64);
+  }
+  CHECK(r.capacity() <= 2 * (header.size() + body.size()));
   REQUIRE(r.next(f, ec) == read_status::frame);
   CHECK(f.msg.size() == 100'000);
   CHECK(f.blob.size() == 20'000);
@@ -350,13 +360,15 @@ TEST_CASE("a frame larger than the limit is rejected with frame_too_large before
     CHECK(ec == errc::frame_too_large);
     CHECK(capacity_of(r) < 4096);
   }
-  SECTION("a frame within the limit does get its memory (the measure is sensitive)") {
+  SECTION("a frame within the limit gets its memory as its body arrives (the measure is sensitive)") {
     request_reader r(limit, 256);
     r.feed(as_span(request_header_bytes(5, 600'000, 0)));
     request_frame f;
     std::error_code ec;
     CHECK(r.next(f, ec) == read_status::need_more);
-    CHECK(capacity_of(r) >= 600'000);
+    r.feed(as_span(std::string(300'000, 'b')));
+    CHECK(r.next(f, ec) == read_status::need_more);
+    CHECK(capacity_of(r) >= 300'000);
   }
 }
 
@@ -524,25 +536,77 @@ TEST_CASE("a ping is action 0 with an empty msg but action 0 with a msg is not a
   CHECK(r.next(f, ec) == read_status::need_more);
 }
 
-TEST_CASE("shrink_to releases the memory of a burst once nothing is buffered", "[proto]") {
+TEST_CASE("shrink_to releases a large frame's memory and keeps the bytes buffered after it", "[proto]") {
   request_reader r(1 << 20, 256);
   frame_writer w;
   const std::string big(200'000, 'x');  // referenced by the batch: kept alive
   w.add_request(1, 2u, as_span(big));
   w.add_request(2, 2u, as_span("small"));
   auto bytes = wire(w);
-  r.feed(as_span(bytes));
+  r.feed(as_span(bytes.substr(0, bytes.size() - 3)));  // the small frame still partial
   request_frame f;
   std::error_code ec;
   REQUIRE(r.next(f, ec) == read_status::frame);
-  r.shrink_to(4096);  // a frame is still buffered: nothing happens
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK(as_view(f.msg) == "small");
+  CHECK(f.msg.size() == big.size());
+  REQUIRE(r.next(f, ec) == read_status::need_more);
   CHECK(capacity_of(r) >= 200'000);
   r.shrink_to(4096);
   CHECK(capacity_of(r) <= 4096);
+  r.feed(as_span(bytes.substr(bytes.size() - 3)));
+  REQUIRE(r.next(f, ec) == read_status::frame);
+  CHECK(f.header.seq == 2);
+  CHECK(as_view(f.msg) == "small");
   // Still usable afterwards.
   r.feed(as_span(request_header_bytes(0, 0, 0, 9)));
   REQUIRE(r.next(f, ec) == read_status::frame);
   CHECK(f.header.seq == 9);
+}
+
+TEST_CASE("shrink_to keeps the memory a partly received large frame needs", "[proto]") {
+  request_reader r(1 << 20, 256);
+  frame_writer w;
+  const std::string big(100'000, 'x');
+  w.add_request(1, 2u, as_span(big));
+  auto bytes = wire(w);
+  r.feed(as_span(bytes.substr(0, 50'000)));
+  request_frame f;
+  std::error_code ec;
+  REQUIRE(r.next(f, ec) == read_status::need_more);
+  CHECK(r.pending_frame_size() == bytes.size());
+  r.shrink_to(4096);
+  CHECK(capacity_of(r) >= 50'000);
+  r.feed(as_span(bytes.substr(50'000)));
+  REQUIRE(r.next(f, ec) == read_status::frame);
+  CHECK(f.msg.size() == big.size());
+}
+
+TEST_CASE("a header claiming a huge body reserves memory only as its bytes arrive", "[proto]") {
+  // Memory must grow with the bytes received, never with the bytes claimed: a peer that sends
+  // headers of 60 MiB frames and nothing more must not make the reader reserve 60 MiB each.
+  const std::size_t claimed = 60u << 20;
+  request_reader r(64u << 20, 8192);
+  auto header = request_header_bytes(0, 0, static_cast<std::uint32_t>(claimed), 1);  // action 0: no action bytes
+  r.feed(as_span(header));
+  request_frame f;
+  std::error_code ec;
+  REQUIRE(r.next(f, ec) == read_status::need_more);
+  CHECK(r.pending_frame_size() == header.size() + claimed);
+  auto room = r.prepare(4096);
+  CHECK(capacity_of(r) <= 16384);
+  CHECK(room.size() <= 16384);
+  // Fed in 64 KiB reads, the buffer stays within a small multiple of what has arrived (it
+  // grows geometrically), far below the claim.
+  const std::string chunk(64 * 1024, 'y');
+  std::size_t received = header.size();
+  for (int i = 0; i < 64; ++i) {
+    r.feed(as_span(chunk));
+    received += chunk.size();
+    REQUIRE(r.next(f, ec) == read_status::need_more);
+    CHECK(capacity_of(r) <= 4 * received + 2 * chunk.size());
+  }
+  // And the rest arrives: the frame is whole.
+  std::string rest(header.size() + claimed - received, 'z');
+  r.feed(as_span(rest));
+  REQUIRE(r.next(f, ec) == read_status::frame);
+  CHECK(f.blob.size() == claimed);
 }

@@ -5,6 +5,7 @@
 #include <occams_rpc/core/config.hpp>
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/proto/frame_deadline.hpp>
 #include <occams_rpc/proto/frame_reader.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/proto/inflight_table.hpp>
@@ -12,6 +13,7 @@
 #include <occams_rpc/proto/window_throttler.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/detail/batch_writer.hpp>
+#include <occams_rpc/stream/detail/exception_text.hpp>
 #include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
@@ -27,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <span>
@@ -101,9 +104,9 @@ class client_connection final : public shutdown_hook,
 
   void start() {
     auto self = this->shared_from_this();
-    asio::co_spawn(ex_, [self]() { return self->read_loop(); }, asio::detached);
-    asio::co_spawn(ex_, [self]() { return self->write_loop(); }, asio::detached);
-    asio::co_spawn(ex_, [self]() { return self->tick_loop(); }, asio::detached);
+    asio::co_spawn(ex_, [self]() { return self->read_loop(); }, failure_handler{self, "reader"});
+    asio::co_spawn(ex_, [self]() { return self->write_loop(); }, failure_handler{self, "writer"});
+    asio::co_spawn(ex_, [self]() { return self->tick_loop(); }, failure_handler{self, "timer"});
   }
 
   const asio::any_io_executor& get_executor() const noexcept { return ex_; }
@@ -210,6 +213,18 @@ class client_connection final : public shutdown_hook,
 
  private:
   static constexpr std::size_t max_pings = 16;
+
+  /// Fails the connection, with the reason logged, when one of its coroutines ends with an
+  /// exception (std::bad_alloc under memory pressure, say): its calls complete with io_err.
+  struct failure_handler {
+    std::shared_ptr<client_connection> self;
+    const char* which;
+    void operator()(std::exception_ptr e) const {
+      if (!e) return;
+      self->log_.error("client connection {} failed: {}: closing", which, exception_text(e));
+      self->fail(errc::io_err);
+    }
+  };
 
   template <class Adapter, class Handler>
   void start(proto::action act, std::span<const char> msg, std::span<const char> blob, call_response* into,
@@ -351,7 +366,8 @@ class client_connection final : public shutdown_hook,
     }
     std::error_code ec;
     if (e->is_ping) {
-      if (f.header.flag != proto::response_flag::ok) ec = errc::io_err;
+      // A pong is an empty OK response; anything else is not from a server of this protocol.
+      if (f.header.flag != proto::response_flag::ok || !f.msg.empty() || !f.blob.empty()) ec = errc::io_err;
       complete(*e, ec);
       return;
     }
@@ -365,7 +381,15 @@ class client_connection final : public shutdown_hook,
         r.blob.append(f.blob);
         break;
       case proto::response_flag::error_code:
-        ec = std::error_code(static_cast<int>(f.header.error_code()), remote_category());
+        // An errno-like code, 1..2^31-1. Zero or a larger one cannot be reported faithfully
+        // as a std::error_code (zero means success; above 2^31-1 it turns negative).
+        if (f.header.error_code() == 0 || f.header.error_code() > std::uint32_t{std::numeric_limits<int>::max()}) {
+          log_.warn("response seq {}: error code {} out of range 1..2^31-1: failing the call with rpc_decode",
+                    f.header.seq, f.header.error_code());
+          ec = errc::decode;
+        } else {
+          ec = std::error_code(static_cast<int>(f.header.error_code()), remote_category());
+        }
         break;
       case proto::response_flag::error_string:
         if (auto fw = from_wire_string(f.error_string())) ec = *fw;
@@ -390,6 +414,7 @@ class client_connection final : public shutdown_hook,
         co_return;
       }
       reader_.commit(n);
+      bool completed = false;
       std::error_code fec;
       for (;;) {
         auto st = reader_.next(frame, fec);
@@ -399,8 +424,13 @@ class client_connection final : public shutdown_hook,
           fail(errc::io_err);
           co_return;
         }
+        completed = true;
         on_response(frame);
       }
+      if (reader_.buffered() > 0 || frame_deadline_.running())
+        frame_deadline_.after_read(reader_.buffered() > 0, completed, std::chrono::steady_clock::now());
+      // After a large response, the read buffer keeps at most max_retained_buffers.
+      if (reader_.capacity() > cfg_.max_retained_buffers) reader_.shrink_to(cfg_.buffer_size);
     }
   }
 
@@ -441,8 +471,13 @@ class client_connection final : public shutdown_hook,
         log_.debug("call seq {} timed out", e.seq);
         complete(e, errc::timeout);
       });
-      if (writer_.stuck(std::chrono::steady_clock::now(), cfg_.write_timeout)) {
+      auto now = std::chrono::steady_clock::now();
+      if (writer_.stuck(now, cfg_.write_timeout)) {
         log_.warn("client connection write stuck for over {} ms: closing", cfg_.write_timeout.count());
+        fail(errc::io_err);
+      } else if (frame_deadline_.expired(now, cfg_.read_timeout)) {
+        log_.warn("client connection: a response frame was incomplete for over {} ms (server stalled mid-frame): "
+                  "closing", cfg_.read_timeout.count());
         fail(errc::io_err);
       }
     }
@@ -503,6 +538,7 @@ class client_connection final : public shutdown_hook,
   client_config cfg_;
   logger log_;
   proto::response_reader reader_;
+  proto::frame_deadline frame_deadline_;  // read_timeout of a response frame
   batch_writer writer_;
   proto::inflight_table<pending_call> table_;
   proto::window_throttler window_;

@@ -4,9 +4,12 @@
 
 #include <occams_rpc/core/config.hpp>
 #include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/proto/frame_deadline.hpp>
 #include <occams_rpc/proto/frame_reader.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/stream/detail/batch_writer.hpp>
+#include <occams_rpc/stream/detail/exception_text.hpp>
+#include <occams_rpc/stream/detail/memory_budget.hpp>
 #include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
@@ -20,7 +23,9 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/intrusive/list_hook.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -46,28 +51,27 @@ void invoke_dispatch(Dispatch& d, server_request req, const asio::any_io_executo
     static_assert(std::is_same_v<result, asio::awaitable<void>>,
                   "a dispatch must be callable as void(server_request) or asio::awaitable<void>(server_request)");
     asio::co_spawn(ex, d(std::move(req)), [log](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        log.warn("dispatch coroutine threw: {}", x.what());
-      } catch (...) {
-        log.warn("dispatch coroutine threw a non-standard exception");
-      }
+      if (e) log.warn("dispatch coroutine threw: {}", exception_text(e));
     });
   }
 }
 
+/// The server's list of its open connections: a connection links itself in when it starts
+/// and unlinks itself when it closes (or is destroyed), in O(1) either way.
+using connection_hook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
 template <class Dispatch, class Transport>
 class server_connection final : public request_owner,
                                 public shutdown_hook,
+                                public connection_hook,
                                 public std::enable_shared_from_this<server_connection<Dispatch, Transport>> {
  public:
   using socket_type = typename Transport::socket_type;
   using clock = std::chrono::steady_clock;
 
   server_connection(socket_type socket, std::shared_ptr<Dispatch> dispatch, const server_config& cfg, logger log,
-                    std::string peer, std::function<void(server_connection*)> on_closed)
+                    std::string peer, std::shared_ptr<memory_budget> budget,
+                    std::function<void(server_connection*)> on_closed)
       : shutdown_hook(socket.get_executor()),
         ex_(socket.get_executor()),
         socket_(std::move(socket)),
@@ -75,18 +79,21 @@ class server_connection final : public request_owner,
         cfg_(cfg),
         log_(std::move(log)),
         peer_(std::move(peer)),
+        budget_(std::move(budget)),
         on_closed_(std::move(on_closed)),
         reader_(cfg.max_frame_size, cfg.buffer_size),
         writer_(cfg.buffer_size),
         writer_wake_(ex_),
         reader_wake_(ex_),
         running_here_(ex_),
-        last_activity_(clock::now()) {}
+        last_activity_(clock::now()) {
+    budget_wait_.wake = &reader_wake_;
+  }
 
   void start() {
     auto self = this->shared_from_this();
-    asio::co_spawn(ex_, [self] { return self->read_loop(); }, asio::detached);
-    asio::co_spawn(ex_, [self] { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(ex_, [self] { return self->read_loop(); }, failure_handler{self, "reader"});
+    asio::co_spawn(ex_, [self] { return self->write_loop(); }, failure_handler{self, "writer"});
   }
 
   const asio::any_io_executor& executor() const noexcept override { return ex_; }
@@ -97,7 +104,8 @@ class server_connection final : public request_owner,
     auto self = this->weak_from_this().lock();  // destroyed last, after the handlers below
     if (!self) return;
     closed_ = true;
-    context_shut_down_ = true;
+    context_shut_down_.store(true, std::memory_order_relaxed);
+    budget_->cancel(budget_wait_);
     auto writer = writer_wake_.take_waiter();
     auto reader = reader_wake_.take_waiter();
     // Answered requests parked until their write completes: that write never will.
@@ -128,9 +136,16 @@ class server_connection final : public request_owner,
     close_now();
   }
 
-  /// For the server's timer: idle connections (nothing in flight, no traffic) are closed.
-  void check_idle(clock::time_point now) {
-    if (closed_ || in_use_ > 0 || writer_.writing() || !writer_.pending().empty()) return;
+  /// For the server's timer, once a tick: an idle connection (nothing in flight, no traffic,
+  /// not waiting for the memory budget) is closed; so is one whose request frame has taken
+  /// longer than read_timeout to arrive; so is one whose write is stuck.
+  void check_timeouts(clock::time_point now) {
+    if (closed_) return;
+    if (frame_deadline_.expired(now, cfg_.read_timeout))
+      return force_close(fmt::format("read timeout: a request frame was incomplete for over {} ms",
+                                     cfg_.read_timeout.count()), log_level::warn);
+    if (writer_.stuck(now, cfg_.write_timeout)) return force_close("write timed out");
+    if (in_use_ > 0 || writer_.writing() || !writer_.pending().empty() || budget_wait_.is_linked()) return;
     if (now - last_activity_ >= cfg_.idle_timeout) force_close("idle timeout");
   }
 
@@ -164,7 +179,7 @@ class server_connection final : public request_owner,
   void respond(request_slot& slot) override {
     // After the context shut down nothing runs concurrently (its destruction is under way on
     // this thread) and nothing dispatched would run: answer (that is, drop) directly.
-    if (ex_running_here() || context_shut_down_) {
+    if (ex_running_here() || context_shut_down_.load(std::memory_order_relaxed)) {
       queue_response(slot);
     } else {
       asio::dispatch(ex_, queued_answer{this->shared_from_this(), &slot});
@@ -193,8 +208,19 @@ class server_connection final : public request_owner,
 
   // Whether we may touch the connection directly. Conservative: only when the caller runs
   // inside this connection's own dispatch call (the common, inline case), on its thread (a
-  // worker answering meanwhile from another thread must not).
-  bool ex_running_here() const noexcept { return in_dispatch_ && running_here_(); }
+  // worker answering meanwhile from another thread must not). The thread is checked first:
+  // in_dispatch_ belongs to the connection's thread, and another thread must not read it.
+  bool ex_running_here() const noexcept { return running_here_() && in_dispatch_; }
+
+  /// Closes the connection, with the reason logged, when one of its coroutines ends with an
+  /// exception (std::bad_alloc under memory pressure, say): other connections carry on.
+  struct failure_handler {
+    std::shared_ptr<server_connection> self;
+    const char* which;
+    void operator()(std::exception_ptr e) const {
+      if (e) self->force_close(fmt::format("{} failed: {}", which, exception_text(e)), log_level::error);
+    }
+  };
 
   void queue_response(request_slot& s) {
     s.answered = true;
@@ -240,6 +266,7 @@ class server_connection final : public request_owner,
     free_ = s;
     --in_use_;
     s->in_use = false;
+    if (s->reserved) budget_->give_back(std::exchange(s->reserved, 0));
     if (s->outlived_dispatch) {
       s->outlived_dispatch = false;
       // The last request that outlived its dispatch is done: stop keeping this connection
@@ -266,6 +293,37 @@ class server_connection final : public request_owner,
     retained_ += s.retained;
   }
 
+  /// The reader's buffer counts against max_retained_buffers too: after a large frame it
+  /// shrinks back once the connection would keep more than that.
+  void release_reader_memory() {
+    std::size_t cap = reader_.capacity();
+    if (cap > cfg_.buffer_size * 16 && retained_ + cap > cfg_.max_retained_buffers) reader_.shrink_to(cfg_.buffer_size);
+  }
+
+  /// A frame larger than buffer_size reserves its whole size from the server's budget before
+  /// its body is read. False when the budget cannot cover it now: then wait_for_budget().
+  bool reserve_for_pending_frame() noexcept {
+    std::size_t want = reader_.pending_frame_size();
+    if (want <= cfg_.buffer_size || reserved_ != 0 || reader_.buffered() == 0) return true;
+    if (!budget_->try_take(want)) return false;
+    reserved_ = want;
+    return true;
+  }
+
+  asio::awaitable<void> wait_for_budget() {
+    std::size_t want = reader_.pending_frame_size();
+    log_.debug("connection from {}: waiting for {} bytes of the request memory budget ({} of {} in use)", peer_, want,
+               budget_->used(), budget_->limit());
+    frame_deadline_.pause();
+    budget_wait_.want = want;
+    budget_->wait(budget_wait_);
+    while (!budget_wait_.granted && !closed_) co_await reader_wake_.async_wait(asio::as_tuple(asio::deferred));
+    if (closed_) co_return;  // close_now() gave back what was granted
+    budget_wait_.granted = false;
+    reserved_ = want;
+    frame_deadline_.resume(true, clock::now());
+  }
+
   bool must_pause() const noexcept {
     return in_use_ >= cfg_.max_inflight || writer_.pending().bytes() >= cfg_.max_pending_write;
   }
@@ -273,6 +331,10 @@ class server_connection final : public request_owner,
   asio::awaitable<void> read_loop() {
     proto::request_frame frame;
     for (;;) {
+      if (!reserve_for_pending_frame()) {
+        co_await wait_for_budget();
+        if (closed_) co_return;
+      }
       auto room = reader_.prepare(cfg_.buffer_size / 2);
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(room.data(), room.size()),
                                                       asio::as_tuple(asio::deferred));
@@ -280,11 +342,14 @@ class server_connection final : public request_owner,
       if (ec) {
         if (ec != asio::error::eof && !draining_) log_.debug("connection from {}: read ended: {}", peer_, ec.message());
         draining_ = true;  // a half-closed client still gets its answers
+        frame_deadline_.pause();
         maybe_close();
         co_return;
       }
-      last_activity_ = clock::now();
+      auto now = clock::now();
+      last_activity_ = now;
       reader_.commit(n);
+      bool completed = false;
       std::error_code fec;
       for (;;) {
         auto st = reader_.next(frame, fec);
@@ -293,21 +358,42 @@ class server_connection final : public request_owner,
           force_close(fmt::format("bad request frame: {}", fec.message()), log_level::warn);
           co_return;
         }
+        completed = true;
         if (frame.is_ping()) {
+          give_back_reservation();
           writer_.pending().add_response(frame.header.seq, {});
           writer_wake_.notify();
         } else {
           handle(frame);
         }
         // Back-pressure: too many requests in flight or too many answers unwritten.
-        while (must_pause() && !closed_) co_await reader_wake_.async_wait(asio::as_tuple(asio::deferred));
-        if (closed_) co_return;
+        if (must_pause()) {
+          frame_deadline_.pause();
+          while (must_pause() && !closed_) co_await reader_wake_.async_wait(asio::as_tuple(asio::deferred));
+          if (closed_) co_return;
+          now = clock::now();
+        }
       }
+      frame_deadline_.after_read(reader_.buffered() > 0, completed, now);
+      release_reader_memory();
     }
   }
 
+  void give_back_reservation() noexcept {
+    if (reserved_) budget_->give_back(std::exchange(reserved_, 0));
+  }
+
   void handle(const proto::request_frame& f) {
+    // The frame's reservation goes with its request until the answer; a large frame that came
+    // whole in one read is counted now.
+    std::size_t size = proto::request_header_size + f.header.body_len();
+    std::size_t reserved = std::exchange(reserved_, 0);
+    if (reserved == 0 && size > cfg_.buffer_size) {
+      budget_->take_anyway(size);
+      reserved = size;
+    }
     request_slot* s = acquire();
+    s->reserved = reserved;
     s->header = f.header;
     s->action.clear();
     s->action.append(f.action);
@@ -348,11 +434,6 @@ class server_connection final : public request_owner,
   }
 
  public:
-  /// For the server's timer: a write stuck for longer than write_timeout closes the connection.
-  void check_write_stuck(clock::time_point now) {
-    if (writer_.stuck(now, cfg_.write_timeout)) force_close("write timed out");
-  }
-
  private:
   void maybe_close() {
     if (closed_ || !draining_) return;
@@ -364,6 +445,9 @@ class server_connection final : public request_owner,
 
   void close_now() {
     closed_ = true;
+    frame_deadline_.pause();
+    budget_->cancel(budget_wait_);
+    give_back_reservation();
     Transport::close(socket_);
     writer_wake_.notify();
     reader_wake_.notify();
@@ -379,6 +463,10 @@ class server_connection final : public request_owner,
   server_config cfg_;
   logger log_;
   std::string peer_;
+  std::shared_ptr<memory_budget> budget_;
+  memory_budget::waiter budget_wait_;
+  std::size_t reserved_ = 0;  // budget bytes held for the frame being received
+  proto::frame_deadline frame_deadline_;
   std::function<void(server_connection*)> on_closed_;
   proto::request_reader reader_;
   batch_writer writer_;
@@ -396,7 +484,7 @@ class server_connection final : public request_owner,
   std::size_t outliving_ = 0;  // requests unanswered after their dispatch call returned
   std::shared_ptr<server_connection> keep_alive_;  // held while outliving_ > 0
   bool in_dispatch_ = false;
-  bool context_shut_down_ = false;
+  std::atomic<bool> context_shut_down_{false};  // read by answers from other threads
   bool draining_ = false;
   bool closed_ = false;
   clock::time_point last_activity_;
