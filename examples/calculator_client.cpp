@@ -1,10 +1,14 @@
 // calculator_client: the typed API's client side (see calculator_services.hpp).
 //
-//   calculator_client --connect ADDR [--calls N] [--workers W]
+//   calculator_client --connect ADDR [--calls N] [--workers W] [--timeout MS]
 //
 // Calls each method of CalService and EchoService once and prints what came back, including
 // the methods' own errors, then makes N `add` calls from W coroutines at once through one
-// stub (default 10000 and 32) and prints the rate. Exits 0 if every answer was right.
+// stub (default 10000 and 32) and prints the rate. A call that fails prints the error it got
+// (a timeout, a lost connection...). --timeout bounds each call and the connect (default: the
+// library's, 20 s and 10 s); against a server that does not answer, the client gives up after
+// about one timeout per call and skips the many calls. Exits 0 if every answer was right, 1 if
+// not, 2 for bad arguments.
 
 #include "calculator_services.hpp"
 
@@ -14,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -21,6 +26,8 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 
 namespace asio = boost::asio;
 using namespace occams_rpc;
@@ -31,28 +38,64 @@ struct options {
   std::string connect;
   std::uint64_t calls = 10000;
   std::uint64_t workers = 32;
+  std::uint64_t timeout_ms = 0;  // 0: the library's defaults
 };
 
-/// Prints one line per call; counts a wrong answer.
+constexpr std::string_view usage =
+    "usage: calculator_client --connect ADDR [--calls N] [--workers W] [--timeout MS]\n"
+    "  --connect ADDR  the server: HOST:PORT or unix:PATH\n"
+    "  --calls N       add calls to make at once after the checks (default 10000)\n"
+    "  --workers W     coroutines making them (default 32, at least 1)\n"
+    "  --timeout MS    timeout of each call and of the connect, in milliseconds\n"
+    "                  (default: 20000 per call, 10000 to connect)\n";
+
+/// What a call came back with, as a person reads it.
+template <class R>
+std::string describe_failure(const R& r) {
+  if (r.has_framework_error()) return r.framework_error().message();
+  using E = typename R::error_type;
+  if constexpr (std::is_same_v<E, std::string>) return fmt::format("the method's error \"{}\"", r.error());
+  else if constexpr (std::is_same_v<E, std::errc>) return fmt::format("the method's error {}", std::make_error_code(r.error()).message());
+  else return "the method's error";
+}
+
+/// Prints one line per call; counts a wrong answer and a failure of the framework itself.
 struct checker {
   int wrong = 0;
+  int framework_failures = 0;
+
   template <class R, class Want>
   void value(std::string_view what, const R& r, const Want& want) {
     if (r && *r == want) return fmt::print("{} = {}\n", what, *r);
-    ++wrong;
-    fmt::print("{}: WRONG ({})\n", what, r ? "another value" : r.framework_error().message());
+    note(r);
+    if (r) fmt::print("{}: WRONG: got {}, expected {}\n", what, *r, want);
+    else fmt::print("{} failed: {}\n", what, describe_failure(r));
   }
   template <class R, class Want>
   void error(std::string_view what, const R& r, const Want& want, std::string_view shown) {
     if (r.has_error() && r.error() == want) return fmt::print("{} failed as expected: {}\n", what, shown);
+    note(r);
+    if (r) fmt::print("{}: WRONG: succeeded, expected the method's error {}\n", what, shown);
+    else fmt::print("{} failed: {} (expected the method's error {})\n", what, describe_failure(r), shown);
+  }
+
+ private:
+  template <class R>
+  void note(const R& r) {
     ++wrong;
-    fmt::print("{}: WRONG (expected the method's error {})\n", what, shown);
+    if (r.has_framework_error()) ++framework_failures;
   }
 };
 
 asio::awaitable<int> run(const options& opt) {
   auto ex = co_await asio::this_coro::executor;
-  auto [ec, stream] = co_await client_stream::async_connect(ex, parse_address(opt.connect), {}, {},
+  client_config cfg;
+  if (opt.timeout_ms > 0) {
+    cfg.call_timeout = cfg.connect_timeout = std::chrono::milliseconds(opt.timeout_ms);
+    // Timeouts are checked once per tick (1 s by default): a short timeout needs a short tick.
+    cfg.timeout_tick = std::clamp(cfg.call_timeout / 10, std::chrono::milliseconds(10), cfg.timeout_tick);
+  }
+  auto [ec, stream] = co_await client_stream::async_connect(ex, parse_address(opt.connect), cfg, {},
                                                             asio::as_tuple(asio::deferred));
   if (ec) {
     fmt::print(stderr, "calculator_client: cannot connect to {}: {}\n", opt.connect, ec.message());
@@ -70,16 +113,31 @@ asio::awaitable<int> run(const options& opt) {
   check.value("EchoService.repeat(\"hello\")", co_await echo.repeat("hello"), std::string("hello"));
   check.error("EchoService.io_error(\"x\")", co_await echo.io_error("x"), std::errc::io_error, "EIO (5)");
 
-  // Many callers at once: the calls share the one connection, multiplexed and batched.
+  if (check.framework_failures > 0) {
+    // The server does not answer (or the connection is gone): thousands more calls would
+    // only fail the same way, one timeout after another.
+    fmt::print("skipping the {} add calls: {} of the calls above failed in the framework\n", opt.calls,
+               check.framework_failures);
+    co_await stream.async_close(asio::as_tuple(asio::deferred));
+    co_return 1;
+  }
+
+  // Many callers at once: the calls share the one connection, multiplexed and batched. After
+  // a failure no new call starts (the calls in flight finish).
   std::uint64_t next = 0, done = 0, bad = 0, running = opt.workers;
+  std::error_code first_failure;
   auto start = std::chrono::steady_clock::now();
   for (std::uint64_t w = 0; w < opt.workers; ++w)
     asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
-      while (next < opt.calls) {
+      while (next < opt.calls && !first_failure) {
         auto n = static_cast<std::int64_t>(next++);
         auto r = co_await cal.add(n, 1);
-        if (r && *r == n + 1) ++done;
-        else ++bad;
+        if (r && *r == n + 1) {
+          ++done;
+          continue;
+        }
+        ++bad;
+        if (!first_failure) first_failure = r ? make_error_code(errc::decode) : r.framework_error();
       }
       --running;
     }, asio::detached);
@@ -91,29 +149,66 @@ asio::awaitable<int> run(const options& opt) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("{} add calls from {} coroutines: {} right, {} wrong, {:.0f} calls/s\n", opt.calls, opt.workers, done,
              bad, secs > 0 ? static_cast<double>(done) / secs : 0.0);
+  if (first_failure)
+    fmt::print("stopped after {} of {} calls; the first failure: {}\n", done + bad, opt.calls,
+               first_failure == errc::decode ? "a wrong answer" : first_failure.message());
   co_await stream.async_close(asio::as_tuple(asio::deferred));
   co_return check.wrong == 0 && bad == 0 ? 0 : 1;
 }
 
 bool parse_count(std::string_view s, std::uint64_t& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
+  return ec == std::errc{} && p == s.data() + s.size() && !s.empty();
+}
+
+/// Reads the command line into `opt`; on a mistake, says what is wrong and returns false.
+bool parse_options(int argc, char** argv, options& opt) {
+  for (int i = 1; i < argc; i += 2) {
+    std::string_view arg = argv[i];
+    if (arg != "--connect" && arg != "--calls" && arg != "--workers" && arg != "--timeout") {
+      fmt::print(stderr, "calculator_client: unknown option '{}'\n", arg);
+      return false;
+    }
+    if (i + 1 >= argc) {
+      fmt::print(stderr, "calculator_client: {} needs a value\n", arg);
+      return false;
+    }
+    std::string_view value = argv[i + 1];
+    bool ok = true;
+    if (arg == "--connect") opt.connect = value;
+    else if (arg == "--calls") ok = parse_count(value, opt.calls);
+    else if (arg == "--workers") ok = parse_count(value, opt.workers) && opt.workers > 0;
+    else ok = parse_count(value, opt.timeout_ms) && opt.timeout_ms > 0 && opt.timeout_ms <= 86'400'000;
+    if (!ok) {
+      fmt::print(stderr, "calculator_client: {} takes {}, not '{}'\n", arg,
+                 arg == "--calls"     ? "a count"
+                 : arg == "--workers" ? "a count of at least 1"
+                                      : "milliseconds, 1 to 86400000",
+                 value);
+      return false;
+    }
+  }
+  if (opt.connect.empty()) {
+    fmt::print(stderr, "calculator_client: --connect ADDR is required\n");
+    return false;
+  }
+  if (address a; auto ec = parse_address(opt.connect, a)) {
+    fmt::print(stderr, "calculator_client: --connect '{}': {}\n", opt.connect, ec.message());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  options opt;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string_view arg = argv[i], value = argv[i + 1];
-    bool ok = arg == "--connect" ? (opt.connect = value, true)
-              : arg == "--calls" ? parse_count(value, opt.calls)
-              : arg == "--workers" ? parse_count(value, opt.workers) && opt.workers > 0
-                                   : false;
-    if (!ok) opt.connect.clear(), i = argc;
+  if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+    fmt::print("{}", usage);
+    return 0;
   }
-  if (opt.connect.empty() || argc % 2 == 0) {
-    fmt::print(stderr, "usage: calculator_client --connect ADDR [--calls N] [--workers W]\n");
+  options opt;
+  if (!parse_options(argc, argv, opt)) {
+    fmt::print(stderr, "{}", usage);
     return 2;
   }
   try {
