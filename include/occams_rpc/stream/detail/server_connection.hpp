@@ -433,8 +433,6 @@ class server_connection final : public request_owner,
     }
   }
 
- public:
- private:
   void maybe_close() {
     if (closed_ || !draining_) return;
     if (in_use_ == 0 && writer_.pending().empty() && !writer_.writing()) {
