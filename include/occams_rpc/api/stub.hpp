@@ -22,9 +22,9 @@
 #include <occams_rpc/core/recycled_buffers.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_stream.hpp>
+#include <occams_rpc/stream/detail/forwarding_handler.hpp>
 
 #include <boost/asio/associated_executor.hpp>
-#include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/post.hpp>
@@ -90,15 +90,16 @@ typename M::result_type decode_result(const Codec& codec, std::error_code ec, ca
   return R(ec);
 }
 
-/// The channel's completion handler for a typed call: decodes, then completes the user's
-/// handler, whose executor, allocator and cancellation slot it carries (see associator below).
-/// It owns the encoded request, which the write batch may reference until the call completes.
-template <class M, class Codec, class Handler>
-struct typed_completion {
-  Handler handler;
+/// Decodes a typed call's response, then completes the user's handler. It owns the encoded
+/// request, which the write batch may reference until the call completes. The channel gets it
+/// inside a forwarding_handler: to Asio, that is the user's handler (executor, allocator and
+/// cancellation slot).
+template <class M, class Codec>
+struct typed_decode {
   Codec codec;
   byte_buffer request;
-  void operator()(std::error_code ec, call_response r) {
+  template <class Handler>
+  void operator()(Handler&& handler, std::error_code ec, call_response r) {
     auto result = decode_result<M>(codec, ec, r);
     // Before the caller resumes and makes its next call (a `bytes` result may have taken the
     // msg buffer; it gives it back when destroyed).
@@ -190,8 +191,8 @@ class stub_base {
       // valid until the call completes, as the channel requires.
       auto msg = request.span();
       channel->async_call(proto::action(M::action), msg, {}, call_response{.msg = occams_rpc::detail::recycled_buffers::take()},
-                          detail::typed_completion<M, Codec, std::decay_t<Handler>>{std::forward<Handler>(handler), codec,
-                                                                                    std::move(request)});
+                          occams_rpc::detail::forward_to(std::forward<Handler>(handler),
+                                                         detail::typed_decode<M, Codec>{codec, std::move(request)}));
     }
   };
 
@@ -204,17 +205,3 @@ template <class Service, class Channel = client_stream, class Codec = msgpack_co
 using stub = typename Service::template stub<Channel, Codec>;
 
 }  // namespace occams_rpc::api
-
-// The typed completion is the user's handler as far as Asio is concerned.
-template <template <class, class> class Associator, class M, class Codec, class Handler, class Default>
-struct boost::asio::associator<Associator, occams_rpc::api::detail::typed_completion<M, Codec, Handler>, Default>
-    : Associator<Handler, Default> {
-  static typename Associator<Handler, Default>::type get(
-      const occams_rpc::api::detail::typed_completion<M, Codec, Handler>& h) noexcept {
-    return Associator<Handler, Default>::get(h.handler);
-  }
-  static auto get(const occams_rpc::api::detail::typed_completion<M, Codec, Handler>& h, const Default& d) noexcept
-      -> decltype(Associator<Handler, Default>::get(h.handler, d)) {
-    return Associator<Handler, Default>::get(h.handler, d);
-  }
-};

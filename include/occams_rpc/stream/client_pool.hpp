@@ -99,10 +99,7 @@ class basic_client_pool {
       : st_(std::make_shared<state>(ex, std::move(where), (validate(ccfg), ccfg), (validate(pcfg), pcfg),
                                     std::move(log))) {
     for (std::size_t i = 0; i < pcfg.connections; ++i) st_->members.push_back(std::make_unique<member>(ex));
-    asio::dispatch(ex, [st = st_] {
-      for (auto& m : st->members) asio::co_spawn(st->ex, keep(st, m.get()), asio::detached);
-      asio::co_spawn(st->ex, sweep(st), asio::detached);
-    });
+    asio::dispatch(ex, [st = st_] { start_keepers(st); });
   }
   basic_client_pool(const basic_client_pool&) = delete;
   basic_client_pool& operator=(const basic_client_pool&) = delete;
@@ -166,6 +163,14 @@ class basic_client_pool {
 
  private:
   static constexpr auto tok = asio::as_tuple(asio::deferred);
+
+  /// Spawned as function objects, not as awaitable<void> + detached: GCC 12 at -O3 places the
+  /// frame of that shared co_spawn instantiation, once inlined here, in a section the linker
+  /// may discard while another object still refers to it (a link error in Release builds).
+  static void start_keepers(const std::shared_ptr<state>& st) {
+    for (auto& m : st->members) asio::co_spawn(st->ex, [st, m = m.get()] { return keep(st, m); }, asio::detached);
+    asio::co_spawn(st->ex, [st] { return sweep(st); }, asio::detached);
+  }
 
   static stream* pick(const std::shared_ptr<state>& st) {
     std::size_t n = st->members.size();
