@@ -76,6 +76,15 @@ constexpr bool memory_figures_meaningful = false;
 constexpr bool memory_figures_meaningful = true;
 #endif
 
+/// UBSan's vptr check probes memory through a pipe of its own: with no fd left, it reports every
+/// virtual call as one on an invalid object. Under ASan+UBSan the fd-exhaustion test therefore
+/// does not run; it runs under TSan and in every other build.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool can_exhaust_fds = false;
+#else
+constexpr bool can_exhaust_fds = true;
+#endif
+
 /// The highest fd open in this process.
 int highest_fd() {
   int top = -1;
@@ -137,6 +146,10 @@ struct scripted_server {
 
 TEST_CASE("accept backs off while the process is out of fds, serves open connections, and accepts again once fds free up",
           "[stream][hostile]") {
+  if (!can_exhaust_fds) {
+    WARN("not run under ASan+UBSan: its runtime needs fds of its own");
+    return;
+  }
   asio::io_context io;
   captured_log log;
   server srv(io.get_executor(), echo{}, {}, log.make());
