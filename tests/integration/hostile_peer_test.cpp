@@ -351,6 +351,64 @@ TEST_CASE("a failed allocation in a connection's reader closes that connection w
   });
 }
 
+TEST_CASE("a failed allocation while a large request arrives gives its memory budget back", "[stream][hostile]") {
+  asio::io_context io;
+  server srv(io.get_executor(), echo{}, {.max_retained_buffers = 32u << 20});
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where, {.call_timeout = 3s});
+    // A first large request grows the read buffer, which is kept for reuse (the echo moves
+    // the slot's request buffer into its answer) ...
+    const std::string first(4u << 20, 'a');
+    auto [e1, r1] = co_await client.async_call(1, {}, text_bytes(first), {}, tok);
+    CHECK_FALSE(e1);
+    co_await wait_until([&] { return srv.buffered_bytes() == 0; });
+    // ... so that the second one arrives without a new read buffer and fails where it is
+    // copied for its request: the connection closes and the budget is whole again.
+    const std::string second(3u << 20, 'b');
+    std::error_code failed;
+    {
+      occams_rpc::test::failing_allocations no_large(1u << 20);
+      auto [e, r] = co_await client.async_call(1, {}, text_bytes(second), {}, tok);
+      failed = e;
+    }
+    CHECK(failed == make_error_code(errc::io_err));
+    co_await wait_until([&] { return srv.connection_count() == 0; });
+    CHECK(srv.buffered_bytes() == 0);
+  });
+}
+
+TEST_CASE("a connection that waits past the idle timeout for the memory budget is closed, and the one reading is not",
+          "[stream][hostile]") {
+  asio::io_context io;
+  captured_log log;
+  server_config cfg{.idle_timeout = 300ms, .read_timeout = 20s, .max_frame_size = 1u << 20,
+                    .max_buffered_bytes = 1u << 20, .timer_tick = 50ms};
+  server srv(io.get_executor(), echo{}, cfg, log.make(log_level::info));
+  auto where = srv.listen(listen_address(true));
+  run(io, [&]() -> asio::awaitable<void> {
+    // The reader: granted 900 KB of the 1 MiB budget, sends part of its frame and pauses.
+    auto reading = co_await raw_connect(where);
+    std::string part = request_header(1, 1, 0, 900'000) + std::string(100'000, 'r');
+    co_await asio::async_write(reading, asio::buffer(part), asio::deferred);
+    co_await wait_until([&] { return srv.buffered_bytes() > 0; });
+    // The waiter: its 900 KB cannot be covered while the first holds the budget.
+    auto waiting = co_await raw_connect(where);
+    std::string head = request_header(1, 1, 0, 900'000);
+    co_await asio::async_write(waiting, asio::buffer(head), asio::deferred);
+    co_await wait_until([&] { return log.count("request memory budget") == 1; });
+    CHECK(srv.connection_count() == 1);  // the waiter is gone
+    // The reader, mid-frame and within its read timeout, is neither idle nor closed: it
+    // finishes its frame and gets its answer.
+    std::string rest(800'000, 'r');
+    co_await asio::async_write(reading, asio::buffer(rest), asio::deferred);
+    std::string answer(proto::response_header_size + 900'000, '\0');
+    auto [ec, n] = co_await asio::async_read(reading, asio::buffer(answer), tok);
+    CHECK_FALSE(ec);
+    CHECK(log.count("idle timeout") == 0);
+  });
+}
+
 TEST_CASE("a trickled request frame is closed by the server's read timeout", "[stream][hostile]") {
   asio::io_context io;
   captured_log log;

@@ -65,7 +65,7 @@ struct server_config {
                                         ///< reader stops reading (back-pressure)
   std::size_t max_pending_write = 4u << 20;  ///< queued response bytes before the reader pauses
   std::size_t max_retained_buffers = 8u << 20;  ///< bytes of large request and answer buffers
-                                               ///< (above 16 x buffer_size) a connection keeps
+                                               ///< (above buffer_size) a connection keeps
                                                ///< for reuse (8 MiB: 8 requests and answers of
                                                ///< 256 KiB in flight, with room to spare)
   /// How often idle connections are checked.

@@ -81,7 +81,8 @@ class frame_reader {
   /// Bytes of memory held.
   std::size_t capacity() const noexcept { return buf_.capacity(); }
   /// Releases memory after a large frame: shrinks to `limit` bytes, keeping what is buffered,
-  /// unless that or the frame being received needs more.
+  /// unless that or the frame being received needs more. Invalidates the views of frames
+  /// returned so far.
   void shrink_to(std::size_t limit) {
     if (buf_.capacity() <= limit || buffered() > limit || need_ > limit) return;
     buf_.consume(start_);

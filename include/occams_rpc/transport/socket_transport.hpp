@@ -52,6 +52,8 @@ class socket_transport {
   OCCAMS_RPC_DECL static void close(socket_type& s) noexcept;
   /// Sends FIN after the last write (the peer sees end of stream), ignoring errors.
   OCCAMS_RPC_DECL static void shutdown_send(socket_type& s) noexcept;
+  /// Bytes received and not yet read (FIONREAD); 0 on error.
+  OCCAMS_RPC_DECL static std::size_t available(socket_type& s) noexcept;
 };
 
 static_assert(transport<socket_transport>);

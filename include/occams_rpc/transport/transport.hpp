@@ -29,6 +29,9 @@ concept transport = requires {
   l.close();
   T::close(s);
   T::shutdown_send(s);
+  // Bytes received and not yet read (0 if unknown): a read timeout spares a peer whose bytes
+  // have arrived but whose read completion has not run yet.
+  { T::available(s) } -> std::convertible_to<std::size_t>;
   { T::describe_peer(s) } -> std::convertible_to<std::string>;
 };
 

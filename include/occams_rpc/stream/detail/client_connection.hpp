@@ -475,7 +475,8 @@ class client_connection final : public shutdown_hook,
       if (writer_.stuck(now, cfg_.write_timeout)) {
         log_.warn("client connection write stuck for over {} ms: closing", cfg_.write_timeout.count());
         fail(errc::io_err);
-      } else if (frame_deadline_.expired(now, cfg_.read_timeout)) {
+      } else if (frame_deadline_.expired(now, cfg_.read_timeout) && Transport::available(socket_) == 0) {
+        // (Bytes already in the socket are progress whose read completion has not run yet.)
         log_.warn("client connection: a response frame was incomplete for over {} ms (server stalled mid-frame): "
                   "closing", cfg_.read_timeout.count());
         fail(errc::io_err);

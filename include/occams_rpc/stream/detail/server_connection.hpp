@@ -92,8 +92,13 @@ class server_connection final : public request_owner,
 
   void start() {
     auto self = this->shared_from_this();
-    asio::co_spawn(ex_, [self] { return self->read_loop(); }, failure_handler{self, "reader"});
-    asio::co_spawn(ex_, [self] { return self->write_loop(); }, failure_handler{self, "writer"});
+    try {
+      asio::co_spawn(ex_, [self] { return self->read_loop(); }, failure_handler{self, "reader"});
+      asio::co_spawn(ex_, [self] { return self->write_loop(); }, failure_handler{self, "writer"});
+    } catch (const std::exception& e) {  // std::bad_alloc: a reader without a writer must not stay
+      force_close(fmt::format("could not start: {}", e.what()), log_level::error);
+      throw;
+    }
   }
 
   const asio::any_io_executor& executor() const noexcept override { return ex_; }
@@ -136,16 +141,24 @@ class server_connection final : public request_owner,
     close_now();
   }
 
-  /// For the server's timer, once a tick: an idle connection (nothing in flight, no traffic,
-  /// not waiting for the memory budget) is closed; so is one whose request frame has taken
-  /// longer than read_timeout to arrive; so is one whose write is stuck.
+  /// For the server's timer, once a tick: a connection whose request frame has taken longer
+  /// than read_timeout to arrive is closed; so is one whose write is stuck, one that has waited
+  /// idle_timeout for the memory budget, and an idle one (nothing in flight, no traffic).
   void check_timeouts(clock::time_point now) {
     if (closed_) return;
-    if (frame_deadline_.expired(now, cfg_.read_timeout))
+    // Bytes already in the socket are progress the reader has not run for yet (this tick may
+    // run before their completion): no timeout for them.
+    if (frame_deadline_.expired(now, cfg_.read_timeout) && Transport::available(socket_) == 0)
       return force_close(fmt::format("read timeout: a request frame was incomplete for over {} ms",
                                      cfg_.read_timeout.count()), log_level::warn);
     if (writer_.stuck(now, cfg_.write_timeout)) return force_close("write timed out");
-    if (in_use_ > 0 || writer_.writing() || !writer_.pending().empty() || budget_wait_.is_linked()) return;
+    if (waiting_for_budget_) {
+      if (now - budget_wait_started_ >= cfg_.idle_timeout)
+        force_close(fmt::format("waited over {} ms for the request memory budget (server overloaded)",
+                                cfg_.idle_timeout.count()), log_level::warn);
+      return;
+    }
+    if (in_use_ > 0 || writer_.writing() || !writer_.pending().empty() || frame_deadline_.running()) return;
     if (now - last_activity_ >= cfg_.idle_timeout) force_close("idle timeout");
   }
 
@@ -281,7 +294,7 @@ class server_connection final : public request_owner,
   /// Keeps a slot's large buffers for the next large request while the connection's budget
   /// allows (a stream of large frames then allocates nothing); frees them past it.
   void retain_or_free(request_slot& s) {
-    std::size_t large = cfg_.buffer_size * 16;
+    std::size_t large = cfg_.buffer_size;
     auto size_of = [&](const byte_buffer& b) { return b.capacity() > large ? b.capacity() : 0; };
     retained_ -= s.retained;
     s.retained = size_of(s.blob) + size_of(s.resp_blob) + size_of(s.msg) + size_of(s.resp_msg);
@@ -297,7 +310,7 @@ class server_connection final : public request_owner,
   /// shrinks back once the connection would keep more than that.
   void release_reader_memory() {
     std::size_t cap = reader_.capacity();
-    if (cap > cfg_.buffer_size * 16 && retained_ + cap > cfg_.max_retained_buffers) reader_.shrink_to(cfg_.buffer_size);
+    if (cap > cfg_.buffer_size && retained_ + cap > cfg_.max_retained_buffers) reader_.shrink_to(cfg_.buffer_size);
   }
 
   /// A frame larger than buffer_size reserves its whole size from the server's budget before
@@ -315,13 +328,18 @@ class server_connection final : public request_owner,
     log_.debug("connection from {}: waiting for {} bytes of the request memory budget ({} of {} in use)", peer_, want,
                budget_->used(), budget_->limit());
     frame_deadline_.pause();
+    waiting_for_budget_ = true;
+    budget_wait_started_ = clock::now();
     budget_wait_.want = want;
     budget_->wait(budget_wait_);
     while (!budget_wait_.granted && !closed_) co_await reader_wake_.async_wait(asio::as_tuple(asio::deferred));
+    waiting_for_budget_ = false;
     if (closed_) co_return;  // close_now() gave back what was granted
     budget_wait_.granted = false;
     reserved_ = want;
-    frame_deadline_.resume(true, clock::now());
+    auto now = clock::now();
+    last_activity_ = now;
+    frame_deadline_.resume(true, now);
   }
 
   bool must_pause() const noexcept {
@@ -392,15 +410,22 @@ class server_connection final : public request_owner,
       budget_->take_anyway(size);
       reserved = size;
     }
-    request_slot* s = acquire();
+    request_slot* s = nullptr;
+    try {
+      s = acquire();
+      s->header = f.header;
+      s->action.clear();
+      s->action.append(f.action);
+      s->msg.clear();
+      s->msg.append(f.msg);
+      s->blob.clear();
+      s->blob.append(f.blob);
+    } catch (...) {  // std::bad_alloc: the reservation and the slot go back before the reader fails
+      if (s) release(s);
+      if (reserved) budget_->give_back(reserved);
+      throw;
+    }
     s->reserved = reserved;
-    s->header = f.header;
-    s->action.clear();
-    s->action.append(f.action);
-    s->msg.clear();
-    s->msg.append(f.msg);
-    s->blob.clear();
-    s->blob.append(f.blob);
     in_dispatch_ = true;
     invoke_dispatch(*dispatch_, server_request(this, s), ex_, log_);
     in_dispatch_ = false;
@@ -464,6 +489,8 @@ class server_connection final : public request_owner,
   std::shared_ptr<memory_budget> budget_;
   memory_budget::waiter budget_wait_;
   std::size_t reserved_ = 0;  // budget bytes held for the frame being received
+  bool waiting_for_budget_ = false;
+  clock::time_point budget_wait_started_{};
   proto::frame_deadline frame_deadline_;
   std::function<void(server_connection*)> on_closed_;
   proto::request_reader reader_;

@@ -146,6 +146,12 @@ OCCAMS_RPC_DECL void socket_transport::close(socket_type& s) noexcept {
   s.close(ignored);
 }
 
+OCCAMS_RPC_DECL std::size_t socket_transport::available(socket_type& s) noexcept {
+  boost::system::error_code ec;
+  std::size_t n = s.available(ec);
+  return ec ? 0 : n;
+}
+
 OCCAMS_RPC_DECL void socket_transport::shutdown_send(socket_type& s) noexcept {
   boost::system::error_code ignored;
   s.shutdown(asio::socket_base::shutdown_send, ignored);
