@@ -540,22 +540,29 @@ def sc_mass_close(args):
         print_table(f"mass-close: {n} idle connections closed at once", rows)
 
 
+def open_claimers(srv, n, claim):
+    """Opens up to n connections that each send one request header claiming a `claim`-byte
+    body and nothing more (bounded: 30 s in all); returns the ones that got it sent."""
+    conns = []
+    deadline = time.monotonic() + 30
+    for i in range(n):
+        try:
+            s = srv.connect(timeout=5)
+        except OSError as e:
+            print(f"hostile_peer: connect #{i + 1} failed: {e}", file=sys.stderr)
+            break
+        if not send_all(s, request_header(1, blob_len=claim), deadline):
+            s.close()
+            break
+        conns.append(s)
+    return conns
+
+
 def sc_claim(args):
     raise_nofile(args.connections + 64)
     with Server(args) as srv:
         base = srv.status()
-        conns = []
-        deadline = time.monotonic() + 30
-        for i in range(args.connections):
-            try:
-                s = srv.connect(timeout=5)
-            except OSError as e:
-                print(f"hostile_peer: connect #{i + 1} failed: {e}", file=sys.stderr)
-                break
-            if not send_all(s, request_header(1, blob_len=args.claim), deadline):
-                s.close()
-                break
-            conns.append(s)
+        conns = open_claimers(srv, args.connections, args.claim)
         time.sleep(args.settle)
         st = srv.status()
         alive = srv.alive()
@@ -823,18 +830,7 @@ def sc_trickle(args):
 def sc_alloc_fail(args):
     with Server(args, as_bytes=args.as_limit) as srv:
         base = srv.status()
-        conns = []
-        deadline = time.monotonic() + 30
-        for i in range(args.connections):
-            try:
-                s = srv.connect(timeout=5)
-            except OSError as e:
-                print(f"hostile_peer: connect #{i + 1} failed: {e}", file=sys.stderr)
-                break
-            if not send_all(s, request_header(1, blob_len=args.claim), deadline):
-                s.close()
-                break
-            conns.append(s)
+        conns = open_claimers(srv, args.connections, args.claim)
         t0 = time.monotonic()
         for s in conns:
             s.setblocking(False)
