@@ -10,3 +10,4 @@
 #include <occams_rpc/core/impl/error.ipp>
 #include <occams_rpc/transport/impl/address.ipp>
 #include <occams_rpc/transport/impl/socket_transport.ipp>
+#include <occams_rpc/session/impl/client_session.ipp>

@@ -63,6 +63,10 @@ class inflight_table {
   bool empty() const noexcept { return size_ == 0; }
   bool full() const noexcept { return size_ >= max_entries_; }
   std::size_t max_entries() const noexcept { return max_entries_; }
+  /// How many slots there are, and the slot of `seq` (in 0..slot_count()): a user may keep
+  /// more per entry in a parallel array.
+  std::size_t slot_count() const noexcept { return mask_ + 1; }
+  std::size_t slot_index(std::uint64_t seq) const noexcept { return static_cast<std::size_t>(seq & mask_); }
   /// The seq the next insert would try first.
   std::uint64_t next_seq() const noexcept { return next_seq_; }
 
