@@ -1,0 +1,360 @@
+// server_session's bodies (compiled once in the compiled mode).
+#pragma once
+
+#include <occams_rpc/session/server_session.hpp>
+
+#include <boost/asio/error.hpp>  // the eof error code only
+#include <boost/system/error_code.hpp>
+
+#include <fmt/format.h>
+
+namespace occams_rpc::session {
+
+OCCAMS_RPC_DECL server_session::server_session(const server_config& cfg, logger log, std::string peer,
+                                               memory_budget& budget, clock::time_point now)
+    : cfg_(cfg),
+      log_(std::move(log)),
+      peer_(std::move(peer)),
+      budget_(budget),
+      reader_(cfg.max_frame_size, cfg.buffer_size),
+      pending_(cfg.buffer_size),
+      writing_(cfg.buffer_size),
+      // A batch that grew past 16 buffers keeps its memory while large batches follow and
+      // shrinks after the first small one (no reallocation per batch, no memory pinned).
+      shrink_limit_(cfg.buffer_size * 16),
+      last_activity_(now) {}
+
+OCCAMS_RPC_DECL server_session::~server_session() {
+  stop_waiting_for_budget();
+  give_back_reservation();
+}
+
+// --- requests ---
+
+OCCAMS_RPC_DECL request_slot* server_session::next_request(clock::time_point now) {
+  if (closed_ || !cut_pending_) return nullptr;
+  for (;;) {
+    // Back-pressure, checked before each frame: too many requests in flight or too many
+    // answers unwritten. The read deadline does not run meanwhile.
+    if (must_pause()) {
+      if (!paused_) {
+        paused_ = true;
+        frame_deadline_.pause();
+      }
+      return nullptr;
+    }
+    paused_ = false;
+    std::error_code ec;
+    auto st = reader_.next(frame_, ec);
+    if (st == proto::read_status::need_more) break;
+    if (st == proto::read_status::error) {
+      close(fmt::format("bad request frame: {}", ec.message()), log_level::warn);
+      return nullptr;
+    }
+    completed_ = true;
+    if (!frame_.is_ping()) return take_request(frame_);
+    give_back_reservation();
+    pending_.add_response(frame_.header.seq, {});
+  }
+  // Every whole frame is cut: time the partial one, shrink the read buffer after a large
+  // frame, and reserve the next large frame's size before its body is read.
+  cut_pending_ = false;
+  release_reader_memory();
+  if (draining_) {  // nothing more is read: no frame to time or reserve for
+    frame_deadline_.pause();
+    maybe_close();
+    return nullptr;
+  }
+  frame_deadline_.after_read(reader_.buffered() > 0, completed_, now);
+  if (!reserve_for_pending_frame()) wait_for_budget(now);
+  return nullptr;
+}
+
+request_slot* server_session::take_request(const proto::request_frame& f) {
+  // The frame's reservation goes with its request until the answer; a large frame that came
+  // whole in one read is counted now.
+  std::size_t size = proto::request_header_size + f.header.body_len();
+  std::size_t reserved = std::exchange(reserved_, 0);
+  if (reserved == 0 && size > cfg_.buffer_size) {
+    budget_.take_anyway(size);
+    reserved = size;
+  }
+  request_slot* s = nullptr;
+  try {
+    s = acquire();
+    s->header = f.header;
+    s->action.clear();
+    s->action.append(f.action);
+    s->msg.clear();
+    s->msg.append(f.msg);
+    s->blob.clear();
+    s->blob.append(f.blob);
+  } catch (...) {  // std::bad_alloc: the reservation and the slot go back before the shell fails
+    if (s) release(s);
+    if (reserved) budget_.give_back(reserved);
+    throw;
+  }
+  s->reserved = reserved;
+  return s;
+}
+
+request_slot* server_session::acquire() {
+  request_slot* s = free_;
+  if (s) {
+    free_ = s->next_free;
+  } else {
+    slots_.push_back(std::make_unique<request_slot>());
+    s = slots_.back().get();
+  }
+  ++in_use_;
+  s->in_use = true;
+  return s;
+}
+
+void server_session::release(request_slot* s) noexcept {
+  s->next_free = free_;
+  free_ = s;
+  --in_use_;
+  s->in_use = false;
+  if (s->reserved) budget_.give_back(std::exchange(s->reserved, 0));
+  retain_or_free(*s);
+  maybe_close();
+}
+
+/// Keeps a slot's large buffers for the next large request while the connection's share
+/// allows (a stream of large frames then allocates nothing); frees them past it.
+void server_session::retain_or_free(request_slot& s) noexcept {
+  std::size_t large = cfg_.buffer_size;
+  auto size_of = [&](const byte_buffer& b) { return b.capacity() > large ? b.capacity() : 0; };
+  retained_ -= s.retained;
+  s.retained = size_of(s.blob) + size_of(s.resp_blob) + size_of(s.msg) + size_of(s.resp_msg);
+  if (retained_ + s.retained > cfg_.max_retained_buffers) {
+    for (auto* b : {&s.blob, &s.resp_blob, &s.msg, &s.resp_msg})
+      if (b->capacity() > large) *b = byte_buffer();
+    s.retained = 0;
+  }
+  retained_ += s.retained;
+}
+
+/// The reader's buffer counts against max_retained_buffers too: after a large frame it
+/// shrinks back once the connection would keep more than that.
+void server_session::release_reader_memory() noexcept {
+  std::size_t cap = reader_.capacity();
+  if (cap > cfg_.buffer_size && retained_ + cap > cfg_.max_retained_buffers) {
+    try {
+      reader_.shrink_to(cfg_.buffer_size);
+    } catch (...) {  // std::bad_alloc: keep the larger buffer
+    }
+  }
+}
+
+// --- the memory budget ---
+
+/// A frame larger than buffer_size reserves its whole size from the server's budget before
+/// its body is read. False when the budget cannot cover it now: then wait_for_budget().
+bool server_session::reserve_for_pending_frame() noexcept {
+  std::size_t want = reader_.pending_frame_size();
+  if (want <= cfg_.buffer_size || reserved_ != 0 || reader_.buffered() == 0) return true;
+  if (!budget_.try_take(want)) return false;
+  reserved_ = want;
+  return true;
+}
+
+void server_session::wait_for_budget(clock::time_point now) {
+  std::size_t want = reader_.pending_frame_size();
+  log_.debug("connection from {}: waiting for {} bytes of the request memory budget ({} of {} in use)", peer_, want,
+             budget_.used(), budget_.limit());
+  frame_deadline_.pause();
+  waiting_for_budget_ = true;
+  budget_wait_started_ = now;
+  budget_wait_.want = want;
+  budget_.wait(budget_wait_);
+}
+
+OCCAMS_RPC_DECL void server_session::on_budget_granted(clock::time_point now) {
+  if (!waiting_for_budget_ || !budget_wait_.granted) return;
+  waiting_for_budget_ = false;
+  budget_wait_.granted = false;
+  reserved_ = budget_wait_.want;
+  last_activity_ = now;  // a connection just granted its budget is not idle
+  frame_deadline_.resume(true, now);
+}
+
+void server_session::give_back_reservation() noexcept {
+  if (reserved_) budget_.give_back(std::exchange(reserved_, 0));
+}
+
+/// Leaves the budget's queue, giving back a grant not yet taken.
+void server_session::stop_waiting_for_budget() noexcept {
+  budget_.cancel(budget_wait_);
+  waiting_for_budget_ = false;
+}
+
+// --- answers ---
+
+OCCAMS_RPC_DECL bool server_session::answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) {
+  if (closed_) return false;
+  auto mark = pending_.begin_response(s.header.seq);
+  std::error_code ec;
+  try {
+    ec = msg.write(msg.ctx, pending_.body());
+  } catch (...) {
+    pending_.rollback(mark);  // the request stays unanswered: its handle answers rpc_internal_err
+    throw;
+  }
+  if (ec) {
+    pending_.rollback(mark);
+    pending_.add_error_string(s.header.seq, to_wire_string(errc::encode));
+  } else {
+    pending_.end_response(mark, blob);  // small: copied
+  }
+  release(&s);
+  return true;
+}
+
+OCCAMS_RPC_DECL void server_session::answer(request_slot& s) {
+  if (closed_) {
+    release(&s);
+    return;
+  }
+  switch (s.flag) {
+    case proto::response_flag::ok:
+      pending_.add_response(s.header.seq, s.resp_msg.span(), s.resp_blob.span());
+      break;
+    case proto::response_flag::error_code:
+      pending_.add_error_code(s.header.seq, s.error_code);
+      break;
+    case proto::response_flag::error_string:
+      pending_.add_error_string(s.header.seq, s.resp_msg.view());
+      break;
+  }
+  // A large msg or blob is written from the slot itself: give it back after that write.
+  if (s.flag == proto::response_flag::ok &&
+      (pending_.would_reference(s.resp_msg.span()) || pending_.would_reference(s.resp_blob.span())))
+    pending_slots_.push_back(&s);
+  else
+    release(&s);
+}
+
+// --- shutdown, abort, close ---
+
+OCCAMS_RPC_DECL void server_session::shutdown() {
+  if (closed_ || draining_) return;
+  draining_ = true;
+  // No more bytes will be read: a frame half-received never completes.
+  frame_deadline_.pause();
+  stop_waiting_for_budget();
+  give_back_reservation();
+  maybe_close();
+}
+
+OCCAMS_RPC_DECL void server_session::abort(std::string_view why, log_level level) { close(why, level); }
+
+void server_session::close(std::string_view why, log_level level) {
+  if (closed_) return;
+  log_.log(level, "closing connection from {}: {}", peer_, why);
+  close_now(false);
+}
+
+/// A drain is over once every request read is answered and written.
+void server_session::maybe_close() noexcept {
+  if (closed_ || !draining_) return;
+  if (in_use_ == 0 && !cut_pending_ && pending_.empty() && !writing_now_) close_now(true);
+}
+
+void server_session::close_now(bool graceful) noexcept {
+  closed_ = true;
+  close_socket_ = true;
+  graceful_ = graceful;
+  paused_ = false;
+  frame_deadline_.pause();
+  stop_waiting_for_budget();
+  give_back_reservation();
+  // Answers queued and not written are lost; the batch being written (if any) keeps its
+  // slots until on_write_done.
+  for (auto* s : pending_slots_) release(s);
+  pending_slots_.clear();
+  pending_.clear();
+}
+
+OCCAMS_RPC_DECL void server_session::context_gone() noexcept {
+  closed_ = true;
+  draining_ = true;
+  paused_ = false;
+  frame_deadline_.pause();
+  budget_.cancel(budget_wait_);
+  waiting_for_budget_ = false;
+  // Answered requests parked until their write completes: that write never will.
+  for (auto* s : pending_slots_) release(s);
+  for (auto* s : writing_slots_) release(s);
+  pending_slots_.clear();
+  writing_slots_.clear();
+  writing_now_ = false;
+}
+
+// --- I/O ---
+
+OCCAMS_RPC_DECL void server_session::on_read(std::size_t n, clock::time_point now) {
+  if (closed_) return;
+  last_activity_ = now;
+  reader_.commit(n);
+  cut_pending_ = true;
+  completed_ = false;
+}
+
+OCCAMS_RPC_DECL void server_session::on_read_error(std::error_code ec) {
+  if (closed_) return;
+  static const std::error_code eof = boost::system::error_code(boost::asio::error::eof);
+  if (ec != eof && !draining_) log_.debug("connection from {}: read ended: {}", peer_, ec.message());
+  draining_ = true;  // a half-closed client still gets its answers
+  frame_deadline_.pause();
+  stop_waiting_for_budget();
+  give_back_reservation();
+  maybe_close();
+}
+
+OCCAMS_RPC_DECL std::span<const std::span<const char>> server_session::begin_write(clock::time_point now) {
+  std::swap(pending_, writing_);
+  writing_slots_.swap(pending_slots_);
+  writing_now_ = true;
+  write_started_ = now;
+  const auto& buffers = writing_.buffers();
+  return {buffers.data(), buffers.size()};
+}
+
+OCCAMS_RPC_DECL void server_session::on_write_done(std::error_code ec, clock::time_point now) {
+  writing_now_ = false;
+  bool small = writing_.buffered_bytes() < shrink_limit_;
+  writing_.clear();
+  if (small) writing_.shrink_to(shrink_limit_);
+  last_activity_ = now;
+  for (auto* s : writing_slots_) release(s);
+  writing_slots_.clear();
+  if (ec) {
+    if (!closed_) close(fmt::format("write failed: {}", ec.message()), log_level::info);
+    return;
+  }
+  maybe_close();
+}
+
+OCCAMS_RPC_DECL void server_session::on_tick(clock::time_point now, std::size_t bytes_in_socket) {
+  if (closed_) return;
+  // Bytes already in the socket are progress the reader has not run for yet (this tick may
+  // run before their completion): no timeout for them.
+  if (frame_deadline_.expired(now, cfg_.read_timeout) && bytes_in_socket == 0)
+    return close(fmt::format("read timeout: a request frame was incomplete for over {} ms", cfg_.read_timeout.count()),
+                 log_level::warn);
+  if (writing_now_ && now - write_started_ > cfg_.write_timeout) return close("write timed out", log_level::info);
+  if (waiting_for_budget_) {
+    if (now - budget_wait_started_ >= cfg_.idle_timeout)
+      close(fmt::format("waited over {} ms for the request memory budget (server overloaded)",
+                        cfg_.idle_timeout.count()),
+            log_level::warn);
+    return;
+  }
+  // Not idle: requests in flight, answers unwritten, or a frame arriving.
+  if (in_use_ > 0 || writing_now_ || !pending_.empty() || frame_deadline_.running()) return;
+  if (now - last_activity_ >= cfg_.idle_timeout) close("idle timeout", log_level::info);
+}
+
+}  // namespace occams_rpc::session
