@@ -3,6 +3,8 @@
 // overtake it and nobody wakes just to find the window full again.
 #pragma once
 
+#include <occams_rpc/proto/waiter_queue.hpp>
+
 #include <cassert>
 #include <cstddef>
 
@@ -11,10 +13,7 @@ namespace occams_rpc::proto {
 class window_throttler {
  public:
   /// An intrusive waiter node; `wake` is called when the waiter has been given a slot.
-  struct waiter {
-    waiter* next = nullptr;
-    waiter* prev = nullptr;
-    bool queued = false;
+  struct waiter : waiter_node {
     void (*wake)(waiter*) = nullptr;
   };
 
@@ -22,38 +21,21 @@ class window_throttler {
 
   /// Takes a slot if one is free and nobody waits before us.
   bool try_acquire() noexcept {
-    if (in_flight_ >= limit_ || head_) return false;
+    if (in_flight_ >= limit_ || !waiters_.empty()) return false;
     ++in_flight_;
     return true;
   }
 
   /// Queues `w`; it is woken (owning a slot) by a later release.
-  void enqueue(waiter& w) noexcept {
-    assert(!w.queued);
-    w.queued = true;
-    w.next = nullptr;
-    w.prev = tail_;
-    (tail_ ? tail_->next : head_) = &w;
-    tail_ = &w;
-    ++waiting_;
-  }
+  void enqueue(waiter& w) noexcept { waiters_.push_back(w); }
 
   /// Takes a waiter out of the queue (its caller gave up). False if it was not queued.
-  bool remove(waiter& w) noexcept {
-    if (!w.queued) return false;
-    (w.prev ? w.prev->next : head_) = w.next;
-    (w.next ? w.next->prev : tail_) = w.prev;
-    w.queued = false;
-    w.next = w.prev = nullptr;
-    --waiting_;
-    return true;
-  }
+  bool remove(waiter& w) noexcept { return waiters_.remove(w); }
 
   /// Gives a slot back: to the first waiter if there is one, else to the pool.
   void release() noexcept {
     assert(in_flight_ > 0);
-    if (waiter* w = head_) {
-      remove(*w);
+    if (waiter* w = waiters_.pop_front()) {
       w->wake(w);  // the slot passes to w: in_flight_ is unchanged
       return;
     }
@@ -63,15 +45,14 @@ class window_throttler {
   /// Wakes every waiter without a slot (the connection is closing); each checks why.
   template <class F>
   void drain_waiters(F&& on_each) {
-    while (waiter* w = head_) {
-      remove(*w);
+    while (waiter* w = waiters_.pop_front()) {
       on_each(*w);
     }
   }
 
   std::size_t in_flight() const noexcept { return in_flight_; }
   std::size_t limit() const noexcept { return limit_; }
-  std::size_t waiting() const noexcept { return waiting_; }
+  std::size_t waiting() const noexcept { return waiters_.size(); }
   bool full() const noexcept { return in_flight_ >= limit_; }
   /// At least 7/8 of the window is used: a good moment to flush rather than wait for more.
   bool nearly_full() const noexcept { return in_flight_ * 8 >= limit_ * 7; }
@@ -79,9 +60,7 @@ class window_throttler {
  private:
   std::size_t limit_;
   std::size_t in_flight_ = 0;
-  std::size_t waiting_ = 0;
-  waiter* head_ = nullptr;
-  waiter* tail_ = nullptr;
+  waiter_queue<waiter> waiters_;
 };
 
 }  // namespace occams_rpc::proto
