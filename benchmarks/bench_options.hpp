@@ -28,6 +28,7 @@ struct options {
   std::uint32_t inflight = 1;
   std::uint64_t payload = 64;
   double duration = 5;
+  std::uint64_t calls = 0;  // client: > 0 makes exactly this many calls instead of a timed window
   double warmup = 0.5;
   std::string workload;  // empty: named after the matching BENCHMARK.md row, else "custom"
   long server_pid = 0;   // 0: no server CPU figure
@@ -53,7 +54,9 @@ inline void usage(std::FILE* to, std::string_view prog) {
              "       {0} client --port P --connections N --inflight W --payload B --duration S\n"
              "                  [--warmup S] [--workload NAME] [--server-pid PID] [--host H]\n"
              "                  [--unix PATH] [--api]\n"
-             "The server needs --port or --unix (or both); the client uses --unix if given, else TCP.\n",
+             "       {0} client ... --calls C   (instead of --duration and --warmup)\n"
+             "The server needs --port or --unix (or both); the client uses --unix if given, else TCP.\n"
+             "--calls C: exactly C calls in all (at least N x W), no warm-up, then stop (for callgrind).\n",
              prog);
 }
 
@@ -79,7 +82,7 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
   else if (m == "client") o.role = mode::client;
   else return fail(fmt::format("unknown mode '{}'", m));
 
-  bool have_conn = false, have_inflight = false, have_payload = false, have_duration = false;
+  bool have_conn = false, have_inflight = false, have_payload = false, have_duration = false, have_warmup = false;
   for (int i = 2; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--api") { o.api = true; continue; }
@@ -95,15 +98,17 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
     else if (arg == "--inflight") ok = have_inflight = detail::parse_number(v, o.inflight) && o.inflight > 0;
     else if (arg == "--payload") ok = have_payload = detail::parse_number(v, o.payload) && o.payload <= 0x7fff'ffffu;
     else if (arg == "--duration") ok = have_duration = detail::parse_number(v, o.duration) && o.duration > 0;
-    else if (arg == "--warmup") ok = detail::parse_number(v, o.warmup) && o.warmup >= 0;
+    else if (arg == "--warmup") ok = have_warmup = detail::parse_number(v, o.warmup) && o.warmup >= 0;
+    else if (arg == "--calls") ok = detail::parse_number(v, o.calls) && o.calls > 0;
     else if (arg == "--workload") o.workload = v;
     else if (arg == "--server-pid") ok = detail::parse_number(v, o.server_pid) && o.server_pid > 0;
     else return fail(fmt::format("unknown option '{}'", arg));
     if (!ok) return fail(fmt::format("invalid value '{}' for {}", v, arg));
   }
   if (!o.has_tcp() && !o.has_unix()) return fail("--port or --unix is required");
-  if (o.role == mode::client && !(have_conn && have_inflight && have_payload && have_duration))
-    return fail("the client needs --connections, --inflight, --payload and --duration");
+  if (o.calls > 0 && (have_duration || have_warmup)) return fail("--calls excludes --duration and --warmup");
+  if (o.role == mode::client && !(have_conn && have_inflight && have_payload && (have_duration || o.calls > 0)))
+    return fail("the client needs --connections, --inflight, --payload and --duration (or --calls)");
   return o;
 }
 

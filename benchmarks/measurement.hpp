@@ -1,6 +1,9 @@
 // The measured window shared by every client: warm-up, measure (count and time only the
 // responses that arrive inside the window, read CPU at both ends), stop issuing, drain for at
 // most 2 s. One io_context thread runs everything, so there are no locks.
+// With --calls C (for callgrind, where time means nothing) there is no warm-up and no timed
+// window: exactly C calls are issued (at least N x W: raw_bench fills its windows first), all of
+// them are counted, and the run ends when the last one has come back.
 #pragma once
 
 #include "bench_options.hpp"
@@ -31,14 +34,23 @@ class measurement {
  public:
   static constexpr auto max_drain = std::chrono::seconds(2);
 
-  explicit measurement(const options& o) : opt_(o) {}
+  explicit measurement(const options& o) : opt_(o) {
+    if (opt_.calls > 0) phase_ = phase::measuring;  // no warm-up: every call counts
+  }
 
   /// Whether loops should send another request.
-  bool issuing() const noexcept { return phase_ == phase::warmup || phase_ == phase::measuring; }
+  bool issuing() const noexcept {
+    return (phase_ == phase::warmup || phase_ == phase::measuring) && (opt_.calls == 0 || issued_ < opt_.calls);
+  }
 
   /// One request sent / one response (or failure) received: the drain waits for zero.
-  void sent() noexcept { ++outstanding_; }
-  void received() noexcept { --outstanding_; }
+  void sent() noexcept {
+    ++outstanding_;
+    ++issued_;
+  }
+  void received() noexcept {
+    if (--outstanding_ == 0 && all_calls_back() && timer_) timer_->cancel();  // --calls: the run is over
+  }
   std::uint64_t outstanding() const noexcept { return outstanding_; }
 
   /// A response that came back intact at `now` for a request sent at `start`.
@@ -72,8 +84,17 @@ class measurement {
     };
     auto seconds = [](double s) { return std::chrono::duration_cast<bench_clock::duration>(std::chrono::duration<double>(s)); };
 
-    if (!failed()) co_await wait(seconds(opt_.warmup));
-    if (!failed()) {
+    if (opt_.calls > 0) {
+      // Count mode: the window runs until the last call is back (received() cancels the wait).
+      begin_ = snapshot();
+      if (!failed() && !all_calls_back()) co_await wait(std::chrono::hours(24 * 365));
+      if (!failed()) {
+        end_ = snapshot();
+        phase_ = phase::draining;
+      }
+    }
+    if (!failed() && opt_.calls == 0) co_await wait(seconds(opt_.warmup));
+    if (!failed() && opt_.calls == 0) {
       phase_ = phase::measuring;
       begin_ = snapshot();
       co_await wait(seconds(opt_.duration));
@@ -122,6 +143,7 @@ class measurement {
     double client_cpu = 0;
     std::optional<double> server_cpu;
   };
+  bool all_calls_back() const noexcept { return opt_.calls > 0 && issued_ >= opt_.calls && outstanding_ == 0; }
   sample snapshot() const {
     return {bench_clock::now(), self_cpu_seconds(), opt_.server_pid ? process_cpu_seconds(opt_.server_pid) : std::nullopt};
   }
@@ -129,6 +151,7 @@ class measurement {
   const options& opt_;
   phase phase_ = phase::warmup;
   std::uint64_t outstanding_ = 0;
+  std::uint64_t issued_ = 0;
   std::uint64_t requests_ = 0;
   latency_histogram latency_;
   sample begin_, end_;

@@ -4,6 +4,7 @@
 //   occams_bench client --port P --connections N --inflight W --payload B --duration S
 //                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
 //                       [--unix PATH] [--api]
+//   occams_bench client ... --calls C      (exactly C calls, no timed window: for callgrind)
 //
 // The server echoes numeric action 1 (msg and blob), answers other numeric actions
 // rpc_method_notfound, and serves the typed method Bench.echo (bytes in, the same bytes out);

@@ -1,36 +1,57 @@
 #!/usr/bin/env bash
 # Runs the BENCHMARK.md workloads W1-W4 against the raw ceiling (raw_bench) and the stream
 # layer and the API layer (occams_bench, occams_bench --api), each pair
-# twice, server pinned to CPU 0 and client to CPU 1, and prints a table of medians.
+# twice (--runs), server pinned to CPU 0 and client to CPU 1, and prints a table of medians.
 #
-#   benchmarks/run.sh [--duration S] [--warmup S] [--quick]
+#   benchmarks/run.sh [--duration S] [--warmup S] [--quick] [--runs R]
+#                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4] [--out DIR]
 #
 # --duration S: measured seconds per run (5); --warmup S: warm-up seconds (0.5);
-# --quick: duration 1, warm-up 0.2. BUILD_JOBS (default 1) is passed to the build as -j.
-# The JSON lines go to build/release/bench-results/<time>.jsonl. Every process this script
-# starts is waited for, and only the server PIDs it started are ever killed.
+# --quick: duration 1, warm-up 0.2; --runs R: runs per cell (2). BUILD_JOBS (default 1) is
+# passed to the build as -j.
+# --bin-dir [LABEL=]DIR: run the binaries in DIR (occams_bench, raw_bench) instead of building
+# this checkout; repeat it to run builds side by side in one invocation (stream@LABEL and
+# api@LABEL per build, LABEL defaulting to A, B, ...; raw from the first DIR only), with a
+# "vs LABEL" column: each build's figure over the first's. --workloads: a subset (all four).
+# The runs of a workload are interleaved (run 1 of every system, then run 2, ...).
+# The JSON lines go to build/release/bench-results/<time>.jsonl (or --out DIR). Every process
+# this script starts is waited for, and only the server PIDs it started are ever killed.
 set -u
 
+prog=run.sh
+# shellcheck source=benchmarks/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh" || exit 1
 duration=5
 warmup=0.5
+runs=2
+only_workloads=
+out_dir=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
     --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
     --quick) duration=1; warmup=0.2; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --runs) runs=${2:?--runs needs a value}; shift 2 ;;
+    --bin-dir) add_bin_dir "${2:?--bin-dir needs a value}"; shift 2 ;;
+    --workloads) only_workloads=${2:?--workloads needs a value}; shift 2 ;;
+    --out) out_dir=${2:?--out needs a value}; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs must be a positive integer" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
-echo "run.sh: building the release preset" >&2
-cmake --preset release >/dev/null || exit 1
-cmake --build --preset release --target occams_bench raw_bench -j "${BUILD_JOBS:-1}" >/dev/null || exit 1
-bin=$root/build/release/benchmarks
+check_bin_dirs occams_bench raw_bench
+if [[ ${#bin_dirs[@]} -eq 0 ]]; then
+  echo "run.sh: building the release preset" >&2
+  cmake --preset release >/dev/null || exit 1
+  cmake --build --preset release --target occams_bench raw_bench -j "${BUILD_JOBS:-1}" >/dev/null || exit 1
+fi
+bin=${bin_dirs[0]:-$root/build/release/benchmarks}
 
-out_dir=$root/build/release/bench-results
+out_dir=${out_dir:-$root/build/release/bench-results}
 mkdir -p "$out_dir" || exit 1
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 results=$out_dir/$stamp.jsonl   # the JSON lines as the clients printed them
@@ -39,27 +60,9 @@ labels=$out_dir/$stamp.tsv      # system label <TAB> JSON line, for the table
 : >"$labels"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/occams-bench.XXXXXX") || exit 1
 
-server_pid=
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  kill -TERM "$server_pid" 2>/dev/null
-  # tail --pid ends when the server does; a server still there after 5 s is killed.
-  timeout 5 tail --pid="$server_pid" -f /dev/null ||
-    { echo "run.sh: server $server_pid ignored SIGTERM; killing it" >&2; kill -KILL "$server_pid" 2>/dev/null; }
-  wait "$server_pid" 2>/dev/null
-  server_pid=
-}
-trap 'stop_server; rm -rf "$tmp"' EXIT
+# stop_server (bench_lib.sh): SIGTERM to the server this script started, SIGKILL after 5 s.
+trap 'stop_server 5; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
-
-pin_server=()
-pin_client=()
-if [[ $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
-  pin_server=(taskset -c 0)
-  pin_client=(taskset -c 1)
-else
-  echo "run.sh: fewer than 2 CPUs (or no taskset): not pinning" >&2
-fi
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -67,8 +70,20 @@ free_port() {
 
 # The systems: label, binary, extra client flags.
 systems=("raw|$bin/raw_bench|" "stream|$bin/occams_bench|" "api|$bin/occams_bench|--api")
+if [[ ${#bin_dirs[@]} -gt 0 ]]; then
+  systems=("raw|$bin/raw_bench|")
+  for i in "${!bin_dirs[@]}"; do
+    systems+=("stream@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|" "api@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--api")
+  done
+fi
 
 workloads=("W1 1 128 64" "W2 8 32 64" "W3 1 8 262144" "W4 1 1 64")
+if [[ -n $only_workloads ]]; then
+  chosen=()
+  for w in "${workloads[@]}"; do [[ ",$only_workloads," == *",${w%% *},"* ]] && chosen+=("$w"); done
+  [[ ${#chosen[@]} -gt 0 ]] || { echo "run.sh: --workloads: none of W1-W4 in '$only_workloads'" >&2; exit 2; }
+  workloads=("${chosen[@]}")
+fi
 lifetime=$(python3 -c "print(int($duration + $warmup + 60))")
 failures=0
 
@@ -87,7 +102,7 @@ run_pair() {
   done
   if ! grep -q "listening on" "$tmp/server.out"; then
     echo "run.sh: $label server did not start: $(cat "$tmp/server.err")" >&2
-    stop_server
+    stop_server 5
     return 1
   fi
   # shellcheck disable=SC2086 # $extra is empty or one flag
@@ -95,7 +110,7 @@ run_pair() {
     --payload "$payload" --duration "$duration" --warmup "$warmup" --workload "$name" \
     --server-pid "$server_pid" $extra >"$tmp/client.out" 2>"$tmp/client.err"
   local rc=$?
-  stop_server
+  stop_server 5
   if [[ $rc -ne 0 ]]; then
     echo "run.sh: $name $label run $rep failed (exit $rc): $(tail -n 3 "$tmp/client.err")" >&2
     return 1
@@ -109,16 +124,17 @@ run_pair() {
 
 for w in "${workloads[@]}"; do
   read -r name conns inflight payload <<<"$w"
-  for s in "${systems[@]}"; do
-    IFS='|' read -r label exe extra <<<"$s"
-    for rep in 1 2; do
+  for rep in $(seq "$runs"); do
+    for s in "${systems[@]}"; do
+      IFS='|' read -r label exe extra <<<"$s"
       run_pair "$label" "$exe" "$extra" "$name" "$conns" "$inflight" "$payload" "$rep" || failures=$((failures + 1))
     done
   done
 done
 
 echo
-echo "duration ${duration} s, warm-up ${warmup} s, 2 runs per cell (medians); $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "duration ${duration} s, warm-up ${warmup} s, $runs runs per cell (medians); $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC')"
+for i in "${!bin_dirs[@]}"; do echo "  ${bin_labels[$i]}: ${bin_dirs[$i]}"; done
 python3 "$root/benchmarks/table.py" "$labels"
 echo "JSON lines: $results"
 [[ $failures -eq 0 ]] || { echo "run.sh: $failures runs failed" >&2; exit 1; }

@@ -6,6 +6,10 @@ trip for W4), its ratio to raw's (throughput over raw's; for W4 raw's p50 over t
 so below 1 is always slower), the spread of the figure over the runs ((max - min) / median:
 BENCHMARK.md treats differences under 15% as noise), and CPU microseconds per request,
 client plus server.
+
+Labels of the form system@build (run.sh --bin-dir) add a column "vs <first build>": the
+figure over the same system's in the first build seen (for W4 its p50 over this one's, so
+below 1 is slower here too).
 """
 import json
 import statistics
@@ -45,8 +49,15 @@ def main(path):
         mid = statistics.median(values)
         return f"{(max(values) - min(values)) / mid * 100:.0f}%" if mid else "-"
 
-    header = (f"| {'workload':8} | {'system':6} | {'runs':4} | {'figure':28} | {'vs raw':6} | {'spread':6} "
-              f"| {'CPU us/req':10} |")
+    builds = []
+    for _, label in order:
+        if "@" in label and label.split("@", 1)[1] not in builds:
+            builds.append(label.split("@", 1)[1])
+    first = builds[0] if len(builds) > 1 else None
+    vs_first = f"vs {first}" if first else ""
+    width = max([6] + [len(label) for _, label in order])
+    header = (f"| {'workload':8} | {'system':{width}} | {'runs':4} | {'figure':28} | {'vs raw':6} | {'spread':6} "
+              f"| {'CPU us/req':10} |" + (f" {vs_first:9} |" if first else ""))
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for workload, label in order:
@@ -54,8 +65,13 @@ def main(path):
         value, text = figure(workload, runs)
         raw = cells.get((workload, "raw"))
         ratio = f"{value / figure(workload, raw)[0]:.2f}" if raw and figure(workload, raw)[0] else "-"
-        print(f"| {workload:8} | {label:6} | {len(runs):4} | {text:28} | {ratio:6} | {spread(workload, runs):>6} "
-              f"| {cpu_us(runs):10.2f} |")
+        line = (f"| {workload:8} | {label:{width}} | {len(runs):4} | {text:28} | {ratio:6} | {spread(workload, runs):>6} "
+                f"| {cpu_us(runs):10.2f} |")
+        if first:
+            ref = cells.get((workload, label.split("@", 1)[0] + "@" + first)) if "@" in label else None
+            rel = f"{value / figure(workload, ref)[0]:.2f}" if ref and figure(workload, ref)[0] else "-"
+            line += f" {rel:9} |"
+        print(line)
 
 
 if __name__ == "__main__":
