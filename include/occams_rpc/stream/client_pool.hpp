@@ -8,11 +8,17 @@
 // then it fails with `unreachable`; beyond max_waiting waiting calls it fails with
 // `overloaded`) or, with wait_for_connection = false, fails with `unreachable` at once: nothing
 // hangs, and nothing piles up without bound.
+//
+// The keeper's decisions (when to connect, back off, ping, drop) are session::pool_keeper_fsm;
+// the coroutine here only carries them out. Calls waiting for a connection wait in a
+// proto::waiter_queue, the intrusive queue the window's waiters use too.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/proto/waiter_queue.hpp>
+#include <occams_rpc/session/pool_keeper_fsm.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_stream.hpp>
 #include <occams_rpc/stream/detail/forwarding_handler.hpp>
@@ -34,7 +40,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -48,13 +53,15 @@ class basic_client_pool {
 
   struct member {
     stream s;
-    bool healthy = false;
+    session::pool_keeper_fsm fsm;
     asio::steady_timer timer;
-    explicit member(const asio::any_io_executor& ex) : timer(ex) {}
+    member(const asio::any_io_executor& ex, const pool_config& p) : fsm(p), timer(ex) {}
+    bool up() const noexcept { return fsm.healthy() && s.is_open(); }
   };
 
-  /// A call made while no connection was up.
-  struct waiting_call {
+  /// A call made while no connection was up. Allocated when it starts to wait; owned by the
+  /// queue's holder (state) while queued, by whoever took it out afterwards.
+  struct waiting_call : proto::waiter_node {
     action act{0u};
     std::span<const char> msg, blob;
     call_response buffers;
@@ -62,7 +69,7 @@ class basic_client_pool {
     clock::time_point deadline;
     asio::cancellation_slot slot;  // the caller's, if any: cancels the wait, then the call
   };
-  using waiting_list = std::list<waiting_call>;  // stable positions for cancellation
+  using waiting_queue = proto::waiter_queue<waiting_call>;
 
   struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
@@ -72,20 +79,33 @@ class basic_client_pool {
     logger log;
     std::vector<std::unique_ptr<member>> members;
     std::size_t next = 0;
-    waiting_list waiting;
+    waiting_queue waiting;  // its calls are owned here: see take_waiting
     asio::steady_timer sweep_timer;
     bool closed = false;
 
     state(asio::any_io_executor e, address a, const client_config& c, const pool_config& p, logger l)
         : shutdown_hook(e), ex(e), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweep_timer(e) {}
+    ~state() {
+      // Normally empty (close() failed them all). Their slots are left alone: a caller's
+      // signal may be gone by now.
+      while (std::unique_ptr<waiting_call> w{waiting.pop_front()}) {
+      }
+    }
+
+    /// Takes the first waiting call out, detached from its cancellation slot; null if none.
+    std::unique_ptr<waiting_call> take_waiting() noexcept {
+      std::unique_ptr<waiting_call> w(waiting.pop_front());
+      if (w && w->slot.is_connected()) w->slot.clear();
+      return w;
+    }
 
     void on_context_shutdown() noexcept override {
       auto self = this->weak_from_this().lock();
       if (!self) return;
       closed = true;
-      for (auto& w : waiting)
-        if (w.slot.is_connected()) w.slot.clear();
-      auto dropped = std::move(waiting);  // destroyed unrun, like Asio's own operations
+      for (auto& m : members) m->fsm.close();
+      while (take_waiting()) {  // destroyed unrun, like Asio's own operations
+      }
     }
   };
 
@@ -98,7 +118,7 @@ class basic_client_pool {
                     logger log = {})
       : st_(std::make_shared<state>(ex, std::move(where), (validate(ccfg), ccfg), (validate(pcfg), pcfg),
                                     std::move(log))) {
-    for (std::size_t i = 0; i < pcfg.connections; ++i) st_->members.push_back(std::make_unique<member>(ex));
+    for (std::size_t i = 0; i < pcfg.connections; ++i) st_->members.push_back(std::make_unique<member>(ex, pcfg));
     asio::dispatch(ex, [st = st_] { start_keepers(st); });
   }
   basic_client_pool(const basic_client_pool&) = delete;
@@ -155,7 +175,7 @@ class basic_client_pool {
   /// Connections up now; healthy() is true when there is at least one (read on the executor).
   std::size_t healthy_connections() const noexcept {
     return static_cast<std::size_t>(std::count_if(st_->members.begin(), st_->members.end(),
-                                                   [](auto& m) { return m->healthy && m->s.is_open(); }));
+                                                   [](auto& m) { return m->up(); }));
   }
   bool healthy() const noexcept { return healthy_connections() > 0; }
   const address& where() const noexcept { return st_->where; }
@@ -176,7 +196,7 @@ class basic_client_pool {
     std::size_t n = st->members.size();
     for (std::size_t i = 0; i < n; ++i) {
       auto& m = *st->members[(st->next + i) % n];
-      if (m.healthy && m.s.is_open()) {
+      if (m.up()) {
         st->next = (st->next + i + 1) % n;
         return &m.s;
       }
@@ -193,47 +213,45 @@ class basic_client_pool {
     auto slot = asio::get_associated_cancellation_slot(handler);
     detail::call_handler h;
     h.template emplace<detail::complete_with_response>(std::forward<Handler>(handler), st->ex);
-    if (st->closed || !st->pcfg.wait_for_connection || st->waiting.size() >= st->pcfg.max_waiting) {
-      errc why = st->closed ? errc::closed : !st->pcfg.wait_for_connection ? errc::unreachable : errc::overloaded;
-      h.post(make_error_code(why), &buffers);
+    if (std::error_code why = session::admit_waiting_call(st->pcfg, st->closed, st->waiting.size())) {
+      h.post(why, &buffers);
       return;
     }
-    st->waiting.push_back(
-        {act, msg, blob, std::move(buffers), std::move(h), clock::now() + st->ccfg.connect_timeout, slot});
-    if (slot.is_connected()) slot.template emplace<waiting_cancel>(st.get(), std::prev(st->waiting.end()));
+    auto w = std::make_unique<waiting_call>();
+    w->act = act;
+    w->msg = msg;
+    w->blob = blob;
+    w->buffers = std::move(buffers);
+    w->handler = std::move(h);
+    w->deadline = clock::now() + st->ccfg.connect_timeout;
+    w->slot = slot;
+    st->waiting.push_back(*w);
+    if (slot.is_connected()) slot.template emplace<waiting_cancel>(st.get(), w.get());
+    w.release();  // owned by the state while queued
   }
 
   /// Cancelling a call that waits for a connection takes it out and completes it.
   struct waiting_cancel {
     state* st;
-    typename waiting_list::iterator it;
-    waiting_cancel(state* s, typename waiting_list::iterator i) : st(s), it(i) {}
+    waiting_call* w;
+    waiting_cancel(state* s, waiting_call* c) : st(s), w(c) {}
     void operator()(asio::cancellation_type_t type) {
-      if (type == asio::cancellation_type::none) return;
-      waiting_call w = std::move(*it);
-      st->waiting.erase(it);  // w.slot is not cleared: it is being invoked
-      w.handler.post(make_error_code(errc::cancelled), &w.buffers);
+      if (type == asio::cancellation_type::none || !st->waiting.remove(*w)) return;
+      std::unique_ptr<waiting_call> owned(w);  // owned->slot is not cleared: it is being invoked
+      owned->handler.post(make_error_code(errc::cancelled), &owned->buffers);
     }
   };
-
-  /// Takes the first waiting call out of the list, detached from its cancellation slot.
-  static waiting_call pop_waiting(const std::shared_ptr<state>& st) {
-    waiting_call w = std::move(st->waiting.front());
-    st->waiting.pop_front();
-    if (w.slot.is_connected()) w.slot.clear();
-    return w;
-  }
 
   /// Sends the waiting calls on the connections that are up.
   static void flush_waiting(const std::shared_ptr<state>& st) {
     while (!st->waiting.empty()) {
       stream* s = pick(st);
       if (!s) return;
-      waiting_call w = pop_waiting(st);
+      std::unique_ptr<waiting_call> w = st->take_waiting();
       // The caller's cancellation slot goes with the call, which it can still cancel. The
       // stored handler refers to st->ex: the state lives until it has run.
-      s->async_call(w.act, w.msg, w.blob, std::move(w.buffers),
-                    asio::bind_cancellation_slot(w.slot, [st, h = std::move(w.handler)](std::error_code ec, call_response r) mutable {
+      s->async_call(w->act, w->msg, w->blob, std::move(w->buffers),
+                    asio::bind_cancellation_slot(w->slot, [st, h = std::move(w->handler)](std::error_code ec, call_response r) mutable {
                       h.dispatch(ec, &r);
                     }));
     }
@@ -245,51 +263,64 @@ class basic_client_pool {
       st->sweep_timer.expires_after(std::min(st->ccfg.timeout_tick, st->ccfg.connect_timeout));
       co_await st->sweep_timer.async_wait(tok);
       auto now = clock::now();
-      while (!st->waiting.empty() && (st->closed || st->waiting.front().deadline <= now)) {
-        waiting_call w = pop_waiting(st);
-        w.handler.post(make_error_code(st->closed ? errc::closed : errc::unreachable), &w.buffers);
+      while (!st->waiting.empty() && (st->closed || st->waiting.front()->deadline <= now)) {
+        std::unique_ptr<waiting_call> w = st->take_waiting();
+        w->handler.post(make_error_code(st->closed ? errc::closed : errc::unreachable), &w->buffers);
       }
     }
   }
 
-  /// One connection's keeper: connect, check health, reconnect with backoff.
+  /// One connection's keeper: carries out what its pool_keeper_fsm decides.
   static asio::awaitable<void> keep(std::shared_ptr<state> st, member* m) {
-    auto backoff = st->pcfg.reconnect_backoff;
-    while (!st->closed) {
-      auto [ec, s] = co_await stream::async_connect(st->ex, st->where, st->ccfg, st->log, tok);
-      if (st->closed) {
-        if (!ec) s.close();
-        co_return;
-      }
-      if (ec) {
-        st->log.debug("pool: connect to {} failed: {}; retrying in {} ms", st->where.to_string(), ec.message(),
-                      backoff.count());
-        m->timer.expires_after(backoff);
-        co_await m->timer.async_wait(tok);
-        backoff = std::min(backoff * 2, st->pcfg.reconnect_backoff_max);
-        continue;
-      }
-      m->s = std::move(s);
-      m->healthy = true;
-      backoff = st->pcfg.reconnect_backoff;
-      st->log.debug("pool: connected to {}", st->where.to_string());
-      flush_waiting(st);
-      while (!st->closed && m->s.is_open()) {
-        m->timer.expires_after(st->pcfg.health_check_period);
-        co_await m->timer.async_wait(tok);
-        if (st->closed || !m->s.is_open()) break;
-        auto [pec] = co_await m->s.async_ping(tok);
-        if (pec && !st->closed) {
-          st->log.info("pool: health check of {} failed: {}", st->where.to_string(), pec.message());
+    session::pool_keeper_fsm& fsm = m->fsm;
+    session::keeper_action next = fsm.start(clock::now());
+    for (;;) {
+      switch (next.step) {
+        case session::keeper_step::connect: {
+          auto [ec, s] = co_await stream::async_connect(st->ex, st->where, st->ccfg, st->log, tok);
+          auto now = clock::now();
+          if (ec) {
+            next = fsm.on_connect_failed(now);
+            if (next.step == session::keeper_step::wait)
+              st->log.debug("pool: connect to {} failed: {}; retrying in {} ms", st->where.to_string(), ec.message(),
+                            std::chrono::duration_cast<std::chrono::milliseconds>(next.until - now).count());
+            break;
+          }
+          next = fsm.on_connected(now);
+          if (next.step == session::keeper_step::done) {  // closed while connecting
+            s.close();
+            co_return;
+          }
+          m->s = std::move(s);
+          st->log.debug("pool: connected to {}", st->where.to_string());
+          flush_waiting(st);
           break;
         }
+        case session::keeper_step::wait: {
+          m->timer.expires_at(next.until);
+          co_await m->timer.async_wait(tok);
+          // A connection that closed by itself while up is noticed here, at the latest when
+          // its next ping is due; calls skip it at once (up() reads is_open()).
+          if (fsm.healthy() && !m->s.is_open())
+            next = fsm.on_connection_lost(clock::now());
+          else
+            next = fsm.on_timer(clock::now());
+          break;
+        }
+        case session::keeper_step::ping: {
+          auto [pec] = co_await m->s.async_ping(tok);
+          next = pec ? fsm.on_ping_failed(clock::now()) : fsm.on_ping_ok(clock::now());
+          if (next.step == session::keeper_step::drop)
+            st->log.info("pool: health check of {} failed: {}", st->where.to_string(), pec.message());
+          break;
+        }
+        case session::keeper_step::drop:
+          m->s.abort(make_error_code(errc::io_err));  // calls still on it fail, retriable
+          next = fsm.on_dropped(clock::now());
+          break;
+        case session::keeper_step::done:
+          co_return;
       }
-      m->healthy = false;
-      if (st->closed) co_return;
-      m->s.abort(make_error_code(errc::io_err));  // calls still on it fail, retriable
-      m->timer.expires_after(backoff);
-      co_await m->timer.async_wait(tok);
-      backoff = std::min(backoff * 2, st->pcfg.reconnect_backoff_max);  // the next wait, if this reconnect fails
     }
   }
 
@@ -298,14 +329,12 @@ class basic_client_pool {
     st->closed = true;
     st->sweep_timer.cancel();
     for (auto& m : st->members) {
+      m->fsm.close();
       m->timer.cancel();
-      m->healthy = false;
       m->s.close();
     }
-    while (!st->waiting.empty()) {
-      waiting_call w = pop_waiting(st);
-      w.handler.post(make_error_code(errc::closed), &w.buffers);
-    }
+    while (std::unique_ptr<waiting_call> w = st->take_waiting())
+      w->handler.post(make_error_code(errc::closed), &w->buffers);
   }
 
   std::shared_ptr<state> st_;

@@ -8,11 +8,15 @@
 // update_addresses() changes the set at run time; calls in flight on a removed address finish
 // there (its pool closes gracefully) or are retried elsewhere. With every address down, a
 // call fails with `unreachable` within about (retry_limit + 1) connect timeouts at most.
+//
+// The choices (which address, retry or not, when to stop) are session::failover_fsm; each
+// call's coroutine here only makes the attempts it names.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/logger.hpp>
+#include <occams_rpc/session/failover_fsm.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_pool.hpp>
 #include <occams_rpc/stream/detail/forwarding_handler.hpp>
@@ -27,6 +31,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <span>
@@ -144,21 +149,15 @@ class basic_failover_pool {
     return std::make_shared<pool>(st.ex, a, st.ccfg, st.fcfg.pool, st.log);
   }
 
-  /// The pool for the next attempt: healthy ones first, in the configured order, skipping
-  /// those this request already tried; an unhealthy one if nothing healthy is left.
-  static std::shared_ptr<pool> choose(state& st, const std::vector<pool*>& tried, std::size_t turn) {
-    auto fresh = [&](auto& p) { return std::find(tried.begin(), tried.end(), p.get()) == tried.end(); };
-    auto candidate = [&](auto& p) { return p->healthy() && fresh(p); };
-    auto healthy = static_cast<std::size_t>(std::count_if(st.pools.begin(), st.pools.end(), candidate));
-    if (healthy > 0) {
-      // Round robin: the turn-th of them; primary/backup: the first.
-      std::size_t skip = st.fcfg.order == failover_order::round_robin ? turn % healthy : 0;
-      for (auto& p : st.pools)
-        if (candidate(p) && skip-- == 0) return p;
-    }
-    for (auto& p : st.pools)
-      if (fresh(p)) return p;
-    return nullptr;
+  /// The addresses as the failover_fsm sees them now, into `out` (reused across attempts).
+  /// A pool is told apart by its address in memory: unique while it lives (the attempt in
+  /// flight holds its pool). A new pool allocated where a removed one was can make one call
+  /// take it for tried, and skip it once: harmless, and as before the FSM.
+  static std::span<const session::failover_candidate> candidates(const state& st,
+                                                                 std::vector<session::failover_candidate>& out) {
+    out.clear();
+    for (auto& p : st.pools) out.push_back({reinterpret_cast<std::uintptr_t>(p.get()), p->healthy()});
+    return out;
   }
 
   static asio::awaitable<std::tuple<std::error_code, call_response>> attempts(std::shared_ptr<state> st, action act,
@@ -169,35 +168,25 @@ class basic_failover_pool {
     // does. A cancelled attempt completes with errc::cancelled, which is never retried.
     co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
     co_await asio::this_coro::throw_if_cancelled(false);
-    std::error_code last = make_error_code(st->closed ? errc::closed : errc::unreachable);
     // The caller's buffers stay out of the attempts: `msg` may point into them (a typed stub
     // encodes there), and an attempt's answer (an error string) would overwrite what a retry
     // must send again. Each attempt gets fresh buffers; the caller's go back on success.
     call_response callers = std::move(buffers);
-    std::vector<pool*> tried;
-    std::size_t turn = st->turn++;
-    for (std::size_t attempt = 0; attempt <= st->fcfg.retry_limit && !st->closed; ++attempt) {
-      auto p = choose(*st, tried, turn);
-      if (!p) {
-        tried.clear();  // every address tried once: go round again while attempts remain
-        p = choose(*st, tried, turn);
-        if (!p) break;
-      }
-      tried.push_back(p.get());
+    session::failover_fsm fsm(st->fcfg, st->turn++);
+    std::vector<session::failover_candidate> seen;
+    session::failover_action next = fsm.start(candidates(*st, seen), st->closed);
+    while (next.step == session::failover_step::attempt) {
+      std::shared_ptr<pool> p = st->pools[next.index];
       auto [ec, r] = co_await p->async_call(act, msg, blob, call_response{}, tok);
-      bool removed = std::find(st->pools.begin(), st->pools.end(), p) == st->pools.end();
-      if (!ec || !(is_retriable(ec) || (removed && ec == errc::closed))) co_return std::tuple{ec, std::move(r)};
-      last = ec;
       asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
-      if (cs.cancelled() != asio::cancellation_type::none) {
-        last = make_error_code(errc::cancelled);  // cancelled as the attempt failed: no retry
-        break;
-      }
-      st->log.debug("failover: {} on {}; trying another address", ec.message(), p->where().to_string());
+      next = fsm.on_result(ec, candidates(*st, seen), st->closed, cs.cancelled() != asio::cancellation_type::none);
+      if (next.step == session::failover_step::complete) co_return std::tuple{ec, std::move(r)};
+      if (next.step == session::failover_step::attempt)
+        st->log.debug("failover: {} on {}; trying another address", ec.message(), p->where().to_string());
     }
     callers.msg.clear();
     callers.blob.clear();
-    co_return std::tuple{last, std::move(callers)};
+    co_return std::tuple{next.ec, std::move(callers)};
   }
 
   std::shared_ptr<state> st_;
