@@ -19,6 +19,8 @@
 
 namespace occams_rpc {
 
+namespace asio = boost::asio;
+
 namespace detail {
 
 /// Pooled per connection: the request's bytes and the answer, reused from call to call.
