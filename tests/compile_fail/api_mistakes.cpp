@@ -56,4 +56,41 @@ Refs::get g;
 #elif OCCAMS_RPC_CASE == 7
 OCCAMS_RPC_SERVICE(NotASignature, (get, std::int64_t));
 NotASignature::get g;
+#elif OCCAMS_RPC_CASE == 8
+// raw_codec carries byte strings, not a call's arguments (it has no encode_args).
+void f(client_stream& s) {
+  api::stub<Cal, client_stream, raw_codec> cal(s);
+  (void)cal.add(1, 2);
+}
+#elif OCCAMS_RPC_CASE == 9 || OCCAMS_RPC_CASE == 10
+// A codec for integers only.
+struct ints_only {
+  std::error_code encode(const std::int64_t&, byte_buffer&) const { return {}; }
+  std::error_code decode(std::span<const char>, std::int64_t&) const { return {}; }
+  template <std::same_as<std::int64_t>... A>
+  std::error_code encode_args(byte_buffer&, const A&...) const { return {}; }
+  template <std::same_as<std::int64_t>... A>
+  std::error_code decode_args(std::span<const char>, std::tuple<A...>&) const { return {}; }
+};
+#if OCCAMS_RPC_CASE == 9
+void f() { api::basic_router<ints_only>().add<Cal>(good_impl{}); }  // Cal::name returns a string
+#else
+struct lookup_error {
+  std::int64_t key = 0;
+};
+OCCAMS_RPC_SERVICE(Lookup, (get, std::int64_t(std::int64_t), lookup_error));  // travels encoded
+void f(client_stream& s) {
+  api::stub<Lookup, client_stream, ints_only> lookup(s);
+  (void)lookup.get(1);
+}
+#endif
+#elif OCCAMS_RPC_CASE == 11
+struct move_only_codec : msgpack_codec {
+  move_only_codec() = default;
+  move_only_codec(move_only_codec&&) = default;
+};
+void f(client_stream& s) {
+  api::stub<Cal, client_stream, move_only_codec> cal(s);
+  (void)cal.add(1, 2);
+}
 #endif

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <occams_rpc/api/result.hpp>
-#include <occams_rpc/codec/msgpack_codec.hpp>
+#include <occams_rpc/codec/unit.hpp>
 
 #include <cstddef>
 #include <tuple>

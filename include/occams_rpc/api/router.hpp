@@ -15,11 +15,14 @@
 //
 // A plain member function runs inline in the connection's reader (cheap work); one that returns
 // asio::awaitable runs as its own coroutine, so a slow call never delays the others.
+// The codec (msgpack_codec by default) is any model of api::codec_for_method for the methods
+// served (api/codec.hpp): basic_router<my_codec>.
 // Errors answered by the router itself: rpc_decode (a numeric, empty, dot-less or non-UTF-8
 // action, or arguments that do not decode), rpc_service_notfound, rpc_method_notfound,
 // rpc_internal_err (an exception escaped the implementation; only that call fails).
 #pragma once
 
+#include <occams_rpc/api/codec.hpp>
 #include <occams_rpc/api/error_codec.hpp>
 #include <occams_rpc/api/method.hpp>
 #include <occams_rpc/api/result.hpp>
@@ -163,7 +166,7 @@ class basic_router {
                   "occams_rpc: the implementation has no member function for a method of the service: "
                   "it must have the method's name and take the method's argument types (the method is "
                   "the M in the instantiation below)");
-    if constexpr (impl_of::exists) {
+    if constexpr (impl_of::exists && detail::check_codec<Codec, M>()) {  // else a static_assert said why
       using ret = typename impl_of::return_type;
       static_assert(detail::valid_return<M, typename detail::awaitable_traits<ret>::value_type>,
                     "occams_rpc: an implementation must return the method's value type (or void for a "

@@ -1,9 +1,10 @@
 // The client side of a typed service: `co_await stub.add(1, 2)`.
 //
-// A stub is a thin, copyable view of a channel (a client_stream now; the pools later): each
-// method encodes its arguments with the codec, makes the call with the action
+// A stub is a thin, copyable view of a channel (client_stream, client_pool, failover_pool):
+// each method encodes its arguments with the codec, makes the call with the action
 // "Service.method", and decodes the answer into an api::result holding the value, the
-// method's own error, or a framework error.
+// method's own error, or a framework error. The codec is any model of api::codec_for_method
+// (api/codec.hpp); msgpack_codec is the default.
 //
 // A method returns a deferred operation, so that every Asio completion token works:
 //   auto r = co_await cal.add(1, 2);                        // in a coroutine
@@ -13,6 +14,7 @@
 // operation is launched.
 #pragma once
 
+#include <occams_rpc/api/codec.hpp>
 #include <occams_rpc/api/error_codec.hpp>
 #include <occams_rpc/api/method.hpp>
 #include <occams_rpc/api/result.hpp>
@@ -120,16 +122,21 @@ inline constexpr bool accepts =
     std::is_constructible_v<P, A&&> || (is_byte_vector<P> && std::is_convertible_v<A&&, std::span<const char>>);
 
 /// An argument as the codec should see it: unchanged when it already has the parameter's
-/// type; text for a string and bytes for a byte vector as views (no copy; same encoding);
-/// else converted.
-template <class P, class A>
+/// type; text for a string and bytes for a byte vector as views (no copy), if the codec
+/// encodes views as the values they stand for; else converted.
+template <class Codec, class P, class A>
 decltype(auto) as_param(A&& a) {
+  constexpr bool views = encodes_views_as_values<Codec>;
   if constexpr (std::is_same_v<std::remove_cvref_t<A>, P>) return static_cast<const P&>(a);
-  else if constexpr (std::is_same_v<P, std::string> && std::is_convertible_v<A&&, std::string_view>)
+  else if constexpr (views && std::is_same_v<P, std::string> && std::is_convertible_v<A&&, std::string_view>)
     return std::string_view(std::forward<A>(a));
-  else if constexpr (is_byte_vector<P> && std::is_convertible_v<A&&, std::span<const char>>)
-    return std::span<const char>(std::forward<A>(a));
-  else return P(std::forward<A>(a));
+  else if constexpr (is_byte_vector<P> && std::is_convertible_v<A&&, std::span<const char>>) {
+    if constexpr (views) return std::span<const char>(std::forward<A>(a));
+    else {
+      std::span<const char> s(std::forward<A>(a));
+      return P(s.begin(), s.end());
+    }
+  } else return P(std::forward<A>(a));
 }
 
 template <class Args, class... A>
@@ -161,17 +168,19 @@ class stub_base {
                   "argument: give it to the returned operation, e.g. stub.add(1, 2)(asio::use_future))");
     static_assert(detail::args_match<typename M::args_tuple, A...>::value,
                   "occams_rpc: an argument does not convert to the method's parameter type");
-    byte_buffer request = occams_rpc::detail::recycled_buffers::take();
-    std::error_code ec = encode<M>(request, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
-    return asio::async_initiate<const asio::deferred_t&, void(typename M::result_type)>(
-        initiate<M>{channel_, codec_}, asio::deferred, std::move(request), ec);
+    if constexpr (detail::check_codec<Codec, M>()) {  // else its static_assert said why
+      byte_buffer request = occams_rpc::detail::recycled_buffers::take();
+      std::error_code ec = encode<M>(request, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
+      return asio::async_initiate<const asio::deferred_t&, void(typename M::result_type)>(
+          initiate<M>{channel_, codec_}, asio::deferred, std::move(request), ec);
+    }
   }
 
  private:
   template <class M, std::size_t... I, class... A>
   std::error_code encode(byte_buffer& into, std::index_sequence<I...>, A&&... args) const {
     using params = typename M::args_tuple;
-    return codec_.encode_args(into, detail::as_param<std::tuple_element_t<I, params>>(std::forward<A>(args))...);
+    return codec_.encode_args(into, detail::as_param<Codec, std::tuple_element_t<I, params>>(std::forward<A>(args))...);
   }
 
   template <class M>

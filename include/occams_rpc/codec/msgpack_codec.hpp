@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <string_view>
 #include <span>
 #include <system_error>
 #include <tuple>
@@ -43,6 +44,10 @@ inline bool reference_input(msgpack::type::object_type, std::size_t, void*) noex
 
 class msgpack_codec {
  public:
+  /// A std::string_view encodes as a std::string (str) and a std::span<const char> as a
+  /// std::vector<char> (bin): the typed stub may pass arguments as views (api/codec.hpp).
+  static constexpr bool encodes_views_as_values = true;
+
   template <class T>
   std::error_code encode(const T& value, byte_buffer& out) const noexcept {
     if constexpr (std::is_same_v<T, bytes> || std::is_same_v<T, std::span<const char>>) {
@@ -175,6 +180,7 @@ class msgpack_codec {
 };
 
 static_assert(codec_for<msgpack_codec, int>);
+static_assert(args_codec_for<msgpack_codec, int, std::string_view>);
 
 }  // namespace occams_rpc
 
