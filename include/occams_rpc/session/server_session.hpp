@@ -201,6 +201,7 @@ class server_session {
   proto::request_reader reader_;
   proto::frame_deadline frame_deadline_;  // read_timeout of a request frame
   proto::request_frame frame_;
+  std::error_code frame_error_;
   proto::frame_writer pending_;  // the batch answers go into
   proto::frame_writer writing_;  // the batch being written
   std::size_t shrink_limit_;

@@ -18,7 +18,7 @@
 #include <occams_rpc/core/config.hpp>
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
-#include <occams_rpc/stream/detail/memory_budget.hpp>
+#include <occams_rpc/session/memory_budget.hpp>
 #include <occams_rpc/stream/detail/server_connection.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
@@ -66,7 +66,7 @@ class basic_server {
     std::shared_ptr<Dispatch> dispatch;
     server_config cfg;
     logger log;
-    std::shared_ptr<detail::memory_budget> budget;
+    std::shared_ptr<session::memory_budget> budget;
     std::list<listening> listeners;
     connection_list connections;  // the open ones; each unlinks itself when it closes
     asio::steady_timer timer;
@@ -83,7 +83,7 @@ class basic_server {
           dispatch(std::make_shared<Dispatch>(std::move(d))),
           cfg(c),
           log(std::move(l)),
-          budget(std::make_shared<detail::memory_budget>(c.max_buffered_bytes)),
+          budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)),
           timer(e) {}
 
     /// The context is being destroyed: drop the shutdown waiters' handlers unrun (they may own

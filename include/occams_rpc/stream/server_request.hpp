@@ -7,6 +7,7 @@
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/proto/header.hpp>
+#include <occams_rpc/session/server_session.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -23,28 +24,12 @@ namespace asio = boost::asio;
 
 namespace detail {
 
-/// Pooled per connection: the request's bytes and the answer, reused from call to call.
-struct request_slot {
-  proto::request_header header;
-  byte_buffer action;
-  byte_buffer msg;
-  byte_buffer blob;
-  // The answer.
-  proto::response_flag flag = proto::response_flag::ok;
-  std::uint32_t error_code = 0;
-  byte_buffer resp_msg;   // OK msg, or the error string (flag 2)
-  byte_buffer resp_blob;  // OK blob
-  request_slot* next_free = nullptr;
-  std::size_t retained = 0;  // bytes of large buffers counted against the connection's budget
-  std::size_t reserved = 0;  // bytes of the server's memory budget held until the answer
-  bool in_use = false;       // handed out, not yet released
-  bool answered = false;     // its answer reached the connection
-  bool outlived_dispatch = false;  // still unanswered when the dispatch call returned
-};
+/// Pooled per connection (by its session): the request's bytes and the answer.
+using request_slot = session::request_slot;
 
 /// What a connection offers its requests (type-erased, so that server_request is one type).
-/// A connection outlives each of its requests: it keeps itself alive while one is
-/// unanswered after its dispatch call returned, so a request holds a plain pointer (no
+/// A connection outlives each of its requests (it keeps itself alive while one is out; see
+/// the lifetime rule in server_connection.hpp), so a request holds a plain pointer (no
 /// reference count to touch per request).
 class request_owner {
  public:
@@ -52,10 +37,7 @@ class request_owner {
   virtual const asio::any_io_executor& executor() const noexcept = 0;
 
   /// The encoder of an answer's msg, type-erased: writes into `out`, or fails.
-  struct msg_writer {
-    void* ctx;
-    std::error_code (*write)(void* ctx, byte_buffer& out);
-  };
+  using msg_writer = session::msg_writer;
   /// Answers OK straight into the connection's write batch, if the caller is the connection's
   /// own dispatch call (the common inline answer): the msg is written there once, with no
   /// copy into the slot first. Returns false when it cannot (from elsewhere, or closed); the

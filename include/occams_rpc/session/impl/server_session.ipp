@@ -44,11 +44,10 @@ OCCAMS_RPC_DECL request_slot* server_session::next_request(clock::time_point now
       return nullptr;
     }
     paused_ = false;
-    std::error_code ec;
-    auto st = reader_.next(frame_, ec);
+    auto st = reader_.next(frame_, frame_error_);  // a member: an error_code costs a call to construct
     if (st == proto::read_status::need_more) break;
     if (st == proto::read_status::error) {
-      close(fmt::format("bad request frame: {}", ec.message()), log_level::warn);
+      close(fmt::format("bad request frame: {}", frame_error_.message()), log_level::warn);
       return nullptr;
     }
     completed_ = true;
@@ -70,7 +69,7 @@ OCCAMS_RPC_DECL request_slot* server_session::next_request(clock::time_point now
   return nullptr;
 }
 
-request_slot* server_session::take_request(const proto::request_frame& f) {
+inline request_slot* server_session::take_request(const proto::request_frame& f) {
   // The frame's reservation goes with its request until the answer; a large frame that came
   // whole in one read is counted now.
   std::size_t size = proto::request_header_size + f.header.body_len();
@@ -98,7 +97,7 @@ request_slot* server_session::take_request(const proto::request_frame& f) {
   return s;
 }
 
-request_slot* server_session::acquire() {
+inline request_slot* server_session::acquire() {
   request_slot* s = free_;
   if (s) {
     free_ = s->next_free;
@@ -111,7 +110,7 @@ request_slot* server_session::acquire() {
   return s;
 }
 
-void server_session::release(request_slot* s) noexcept {
+inline void server_session::release(request_slot* s) noexcept {
   s->next_free = free_;
   free_ = s;
   --in_use_;
@@ -123,8 +122,12 @@ void server_session::release(request_slot* s) noexcept {
 
 /// Keeps a slot's large buffers for the next large request while the connection's share
 /// allows (a stream of large frames then allocates nothing); frees them past it.
-void server_session::retain_or_free(request_slot& s) noexcept {
+inline void server_session::retain_or_free(request_slot& s) noexcept {
   std::size_t large = cfg_.buffer_size;
+  // The common case, small buffers kept and none before: nothing to count (an OR of the
+  // capacities is at least the largest).
+  if (s.retained == 0 && (s.blob.capacity() | s.resp_blob.capacity() | s.msg.capacity() | s.resp_msg.capacity()) <= large)
+    return;
   auto size_of = [&](const byte_buffer& b) { return b.capacity() > large ? b.capacity() : 0; };
   retained_ -= s.retained;
   s.retained = size_of(s.blob) + size_of(s.resp_blob) + size_of(s.msg) + size_of(s.resp_msg);
@@ -138,7 +141,7 @@ void server_session::retain_or_free(request_slot& s) noexcept {
 
 /// The reader's buffer counts against max_retained_buffers too: after a large frame it
 /// shrinks back once the connection would keep more than that.
-void server_session::release_reader_memory() noexcept {
+inline void server_session::release_reader_memory() noexcept {
   std::size_t cap = reader_.capacity();
   if (cap > cfg_.buffer_size && retained_ + cap > cfg_.max_retained_buffers) {
     try {
@@ -152,7 +155,7 @@ void server_session::release_reader_memory() noexcept {
 
 /// A frame larger than buffer_size reserves its whole size from the server's budget before
 /// its body is read. False when the budget cannot cover it now: then wait_for_budget().
-bool server_session::reserve_for_pending_frame() noexcept {
+inline bool server_session::reserve_for_pending_frame() noexcept {
   std::size_t want = reader_.pending_frame_size();
   if (want <= cfg_.buffer_size || reserved_ != 0 || reader_.buffered() == 0) return true;
   if (!budget_.try_take(want)) return false;
@@ -160,7 +163,7 @@ bool server_session::reserve_for_pending_frame() noexcept {
   return true;
 }
 
-void server_session::wait_for_budget(clock::time_point now) {
+inline void server_session::wait_for_budget(clock::time_point now) {
   std::size_t want = reader_.pending_frame_size();
   log_.debug("connection from {}: waiting for {} bytes of the request memory budget ({} of {} in use)", peer_, want,
              budget_.used(), budget_.limit());
@@ -180,12 +183,12 @@ OCCAMS_RPC_DECL void server_session::on_budget_granted(clock::time_point now) {
   frame_deadline_.resume(true, now);
 }
 
-void server_session::give_back_reservation() noexcept {
+inline void server_session::give_back_reservation() noexcept {
   if (reserved_) budget_.give_back(std::exchange(reserved_, 0));
 }
 
 /// Leaves the budget's queue, giving back a grant not yet taken.
-void server_session::stop_waiting_for_budget() noexcept {
+inline void server_session::stop_waiting_for_budget() noexcept {
   budget_.cancel(budget_wait_);
   waiting_for_budget_ = false;
 }
@@ -250,19 +253,19 @@ OCCAMS_RPC_DECL void server_session::shutdown() {
 
 OCCAMS_RPC_DECL void server_session::abort(std::string_view why, log_level level) { close(why, level); }
 
-void server_session::close(std::string_view why, log_level level) {
+inline void server_session::close(std::string_view why, log_level level) {
   if (closed_) return;
   log_.log(level, "closing connection from {}: {}", peer_, why);
   close_now(false);
 }
 
 /// A drain is over once every request read is answered and written.
-void server_session::maybe_close() noexcept {
+inline void server_session::maybe_close() noexcept {
   if (closed_ || !draining_) return;
   if (in_use_ == 0 && !cut_pending_ && pending_.empty() && !writing_now_) close_now(true);
 }
 
-void server_session::close_now(bool graceful) noexcept {
+inline void server_session::close_now(bool graceful) noexcept {
   closed_ = true;
   close_socket_ = true;
   graceful_ = graceful;

@@ -1,23 +1,25 @@
-#include <occams_rpc/stream/detail/memory_budget.hpp>
-
-#include <boost/asio/io_context.hpp>
+#include <occams_rpc/session/memory_budget.hpp>
 
 #include <catch2/catch.hpp>
 
-using occams_rpc::detail::memory_budget;
-using occams_rpc::detail::wake_event;
+using occams_rpc::session::memory_budget;
 
-TEST_CASE("the memory budget grants what fits and queues the rest in FIFO order", "[stream][budget]") {
-  boost::asio::io_context io;
-  wake_event wake_a(io.get_executor()), wake_b(io.get_executor());
+namespace {
+void count_grant(void* n) { ++*static_cast<int*>(n); }
+}  // namespace
+
+TEST_CASE("the memory budget grants what fits and queues the rest in FIFO order", "[session][budget]") {
+  int grants_a = 0, grants_c = 0;
   memory_budget b(100);
   CHECK(b.try_take(60));
   CHECK_FALSE(b.try_take(50));  // would exceed the limit
   memory_budget::waiter a, c;
   a.want = 50;
-  a.wake = &wake_a;
+  a.on_granted = count_grant;
+  a.ctx = &grants_a;
   c.want = 10;
-  c.wake = &wake_b;
+  c.on_granted = count_grant;
+  c.ctx = &grants_c;
   b.wait(a);
   CHECK_FALSE(b.try_take(10));  // fits, but a waits first: no overtaking
   b.wait(c);
@@ -25,11 +27,13 @@ TEST_CASE("the memory budget grants what fits and queues the rest in FIFO order"
   b.give_back(20);  // 40 in use: a (50) fits, then c (10) fits too
   CHECK(a.granted);
   CHECK(c.granted);
+  CHECK(grants_a == 1);  // each told once
+  CHECK(grants_c == 1);
   CHECK(b.used() == 100);
   CHECK(b.waiting() == 0);
 }
 
-TEST_CASE("a waiter that leaves gives back what it was granted, and a queued one leaves the queue", "[stream][budget]") {
+TEST_CASE("a waiter that leaves gives back what it was granted, and a queued one leaves the queue", "[session][budget]") {
   memory_budget b(100);
   CHECK(b.try_take(100));
   memory_budget::waiter first, second;
@@ -46,7 +50,7 @@ TEST_CASE("a waiter that leaves gives back what it was granted, and a queued one
   CHECK(b.used() == 30);
 }
 
-TEST_CASE("a waiter destroyed while queued unlinks itself", "[stream][budget]") {
+TEST_CASE("a waiter destroyed while queued unlinks itself", "[session][budget]") {
   memory_budget b(10);
   CHECK(b.try_take(10));
   {
@@ -60,7 +64,7 @@ TEST_CASE("a waiter destroyed while queued unlinks itself", "[stream][budget]") 
   CHECK(b.used() == 0);
 }
 
-TEST_CASE("a budget of 0 is unlimited but still counts", "[stream][budget]") {
+TEST_CASE("a budget of 0 is unlimited but still counts", "[session][budget]") {
   memory_budget b(0);
   CHECK(b.try_take(std::size_t{1} << 40));
   b.take_anyway(5);
