@@ -545,13 +545,14 @@ TEST_CASE("a graceful shutdown dispatches the whole frames already read", "[sess
   REQUIRE(first.size() == 1);
   h.s.shutdown();
   h.answer_ok(*first[0], "one");
-  CHECK_FALSE(h.s.closed());  // request 2 was read: it is answered too
+  CHECK(h.write().size() == 1);  // nothing in flight, nothing unwritten...
+  CHECK_FALSE(h.s.closed());     // ...but request 2 was read: it is answered too
   auto second = h.pop();
   REQUIRE(second.size() == 1);
   h.answer_ok(*second[0], "two");
   CHECK(h.pop().empty());  // the shell pops while has_request(): every frame read is cut
   CHECK_FALSE(h.s.closed());
-  CHECK(h.write().size() == 2);
+  CHECK(h.write().size() == 1);
   CHECK(h.s.closed());
 }
 
@@ -633,6 +634,7 @@ TEST_CASE("answers given after close are dropped and give their slot and budget 
   CHECK(h.budget.used() == frame.size());
   h.s.abort("test");
   h.answer_ok(*h.popped[0], "late");
+  CHECK(h.s.pending_bytes() == 0);  // dropped, not queued
   CHECK(h.s.in_flight() == 1);
   CHECK(h.budget.used() == 0);
   CHECK_FALSE(h.s.has_write());
@@ -697,4 +699,47 @@ TEST_CASE("a context going away drops the answers parked for their write", "[ses
   CHECK(h.s.closed());
   CHECK(h.s.finished());
   CHECK(h.logs.empty());
+}
+
+TEST_CASE("the read buffer shrinks back after a large frame once it would keep more than max_retained_buffers",
+          "[session]") {
+  auto cfg = small_config();
+  cfg.max_retained_buffers = 1024;
+  harness h(cfg);
+  auto frame = request(1, "m", std::string(4000, 'b'));
+  h.read_all(frame);
+  REQUIRE(h.popped.size() == 1);
+  CHECK(h.s.read_capacity() == cfg.buffer_size);  // grew to hold the frame, shrank once it was cut
+  h.answer_ok(*h.popped[0], "ok");
+  CHECK(h.popped[0]->blob.capacity() == 0);  // the slot's large buffer went too: past the limit
+  h.read(request(2, "small"));
+  auto reqs = h.pop();
+  REQUIRE(reqs.size() == 1);
+  CHECK(msg_of(reqs[0]) == "small");
+}
+
+TEST_CASE("back-pressure stops the read deadline of a frame that was already arriving", "[session]") {
+  auto cfg = small_config();
+  cfg.max_inflight = 1;
+  harness h(cfg);
+  auto a = request(1, "aaaa");
+  h.read(a.substr(0, 10), t0);  // a's first bytes: its deadline runs from t0
+  CHECK(h.pop(t0).empty());
+  h.read(a.substr(10) + request(2) + request(3), t0 + 1s);
+  auto reqs = h.pop(t0 + 1s);
+  REQUIRE(reqs.size() == 1);  // request 1, then paused with 2 and 3 read
+  CHECK(h.s.paused());
+  h.s.on_tick(t0 + 1h, 0);  // a long handler: neither a read timeout nor idle
+  CHECK_FALSE(h.s.closed());
+}
+
+TEST_CASE("abort gives back the slots of large answers queued and not written", "[session]") {
+  harness h;
+  h.read(request(1));
+  auto reqs = h.pop();
+  h.answer_ok(*reqs[0], "m", std::string(proto::frame_writer::default_blob_ref_threshold, 'z'));
+  CHECK(h.s.in_flight() == 1);  // referenced by the pending batch
+  h.s.abort("test");
+  CHECK(h.s.in_flight() == 0);
+  CHECK(h.s.finished());
 }
