@@ -93,4 +93,8 @@ void f(client_stream& s) {
   api::stub<Cal, client_stream, move_only_codec> cal(s);
   (void)cal.add(1, 2);
 }
+#elif OCCAMS_RPC_CASE == 12
+// Not an API mistake but a stream one, checked the same way: a transport object of another type.
+struct other_transport : socket_transport {};
+void f(asio::any_io_executor ex) { (void)client_stream::async_connect(other_transport{}, ex, address::tcp("h", 1)); }
 #endif

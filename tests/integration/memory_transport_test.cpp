@@ -23,7 +23,7 @@ asio::awaitable<std::pair<memory_client, memory_stream::link>> connect_memory(co
                                                                                client_config cfg = {}) {
   auto ex = co_await asio::this_coro::executor;
   memory_stream s(ex);
-  auto ec = co_await memory_transport::connect(ex, where, 1s, s);
+  auto ec = co_await memory_transport{}.connect(ex, where, 1s, s);
   REQUIRE_FALSE(ec);
   auto hooks = s.hooks();
   co_return std::pair{memory_client(std::move(s), cfg), hooks};

@@ -96,7 +96,7 @@ inline asio::awaitable<occams_rpc::client_stream> connect(const occams_rpc::addr
 /// A raw socket connected to `where` (TCP or Unix), for tests that speak bytes.
 inline asio::awaitable<asio::generic::stream_protocol::socket> raw_connect(const occams_rpc::address& where) {
   asio::generic::stream_protocol::socket s(co_await asio::this_coro::executor);
-  auto ec = co_await occams_rpc::socket_transport::connect(co_await asio::this_coro::executor, where, 2s, s);
+  auto ec = co_await occams_rpc::socket_transport{}.connect(co_await asio::this_coro::executor, where, 2s, s);
   REQUIRE_FALSE(ec);
   co_return std::move(s);
 }

@@ -73,6 +73,7 @@ class basic_client_pool {
 
   struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
+    Transport transport;
     address where;
     client_config ccfg;
     pool_config pcfg;
@@ -83,8 +84,8 @@ class basic_client_pool {
     asio::steady_timer sweep_timer;
     bool closed = false;
 
-    state(asio::any_io_executor e, address a, const client_config& c, const pool_config& p, logger l)
-        : shutdown_hook(e), ex(e), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweep_timer(e) {}
+    state(asio::any_io_executor e, Transport t, address a, const client_config& c, const pool_config& p, logger l)
+        : shutdown_hook(e), ex(e), transport(std::move(t)), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweep_timer(e) {}
     ~state() {
       // Normally empty (close() failed them all). Their slots are left alone: a caller's
       // signal may be gone by now.
@@ -112,12 +113,13 @@ class basic_client_pool {
  public:
   using executor_type = asio::any_io_executor;
 
-  /// Starts connecting at once. Throws std::system_error(errc::invalid_config) for a bad
-  /// config. The executor must be serial (see client_stream).
+  /// Starts connecting at once, through `transport` for every connection. Throws
+  /// std::system_error(errc::invalid_config) for a bad config. The executor must be serial
+  /// (see client_stream).
   basic_client_pool(executor_type ex, address where, const client_config& ccfg = {}, const pool_config& pcfg = {},
-                    logger log = {})
-      : st_(std::make_shared<state>(ex, std::move(where), (validate(ccfg), ccfg), (validate(pcfg), pcfg),
-                                    std::move(log))) {
+                    logger log = {}, Transport transport = {})
+      : st_(std::make_shared<state>(ex, std::move(transport), std::move(where), (validate(ccfg), ccfg),
+                                    (validate(pcfg), pcfg), std::move(log))) {
     for (std::size_t i = 0; i < pcfg.connections; ++i) st_->members.push_back(std::make_unique<member>(ex, pcfg));
     asio::dispatch(ex, [st = st_] { start_keepers(st); });
   }
@@ -277,7 +279,7 @@ class basic_client_pool {
     for (;;) {
       switch (next.step) {
         case session::keeper_step::connect: {
-          auto [ec, s] = co_await stream::async_connect(st->ex, st->where, st->ccfg, st->log, tok);
+          auto [ec, s] = co_await stream::async_connect(st->transport, st->ex, st->where, st->ccfg, st->log, tok);
           auto now = clock::now();
           if (ec) {
             next = fsm.on_connect_failed(now);

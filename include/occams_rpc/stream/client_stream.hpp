@@ -24,6 +24,7 @@
 
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <string_view>
 
 namespace occams_rpc {
@@ -42,11 +43,13 @@ class basic_client_stream {
   /// A stream with no connection: every call fails with errc::closed.
   basic_client_stream() = default;
 
-  /// Adopts a connected socket. Throws std::system_error(errc::invalid_config) for a bad config.
-  /// The socket's executor must not run handlers concurrently (an io_context run by one
-  /// thread, or a strand).
-  explicit basic_client_stream(socket_type socket, const client_config& cfg = {}, logger log = {})
-      : conn_(make(std::move(socket), cfg, std::move(log))) {}
+  /// Adopts a connected socket, ready for the protocol (the transport's start step, if any,
+  /// has run); `transport` closes it. Throws std::system_error(errc::invalid_config) for a bad
+  /// config. The socket's executor must not run handlers concurrently (an io_context run by
+  /// one thread, or a strand).
+  explicit basic_client_stream(socket_type socket, const client_config& cfg = {}, logger log = {},
+                               Transport transport = {})
+      : conn_(make(std::move(socket), std::move(transport), cfg, std::move(log))) {}
 
   basic_client_stream(basic_client_stream&&) noexcept = default;
   basic_client_stream& operator=(basic_client_stream&& o) noexcept {
@@ -61,26 +64,36 @@ class basic_client_stream {
     if (conn_) close();
   }
 
-  /// Connects to `to` within cfg.connect_timeout.
+  /// Connects to `to` within cfg.connect_timeout through `transport` (a copy is kept: it
+  /// closes the connection), then runs the transport's start step for a client (nothing for
+  /// TCP, Unix and memory; the start step has no time limit of its own yet).
   ///
   /// Completion signature: void(std::error_code, basic_client_stream); the error is
   /// errc::unreachable when no connection could be made in time, errc::cancelled when
-  /// cancelled. Cancellation: terminal, partial and total are honoured (no connection is left
-  /// behind). Executor: the handler runs on its associated executor, else `ex`. Thread safety:
-  /// may be called from any thread.
-  template <class Token = asio::deferred_t>
-  static auto async_connect(executor_type ex, address to, client_config cfg = {}, logger log = {},
-                            Token&& token = {}) {
+  /// cancelled, or the start step's error. Cancellation: terminal, partial and total are
+  /// honoured (no connection is left behind). Executor: the handler runs on its associated
+  /// executor, else `ex`. Thread safety: may be called from any thread.
+  template <class T, class Token = asio::deferred_t>
+    requires(!std::is_convertible_v<const T&, executor_type>)
+  static auto async_connect(const T& transport, executor_type ex, address to, client_config cfg = {},
+                            logger log = {}, Token&& token = {}) {
+    static_assert(std::is_same_v<T, Transport>,
+                  "occams_rpc: async_connect's first argument must be the stream's transport object "
+                  "(basic_client_stream<Transport>::async_connect(Transport, executor, address, ...))");
     validate(cfg);
     return asio::async_initiate<Token, void(std::error_code, basic_client_stream)>(
-        [](auto handler, executor_type ex, address to, client_config cfg, logger log) {
-          auto work = [ex, to = std::move(to), cfg, log = std::move(log)]() mutable
+        [](auto handler, Transport t, executor_type ex, address to, client_config cfg, logger log) {
+          auto work = [t = std::move(t), ex, to = std::move(to), cfg, log = std::move(log)]() mutable
               -> asio::awaitable<std::tuple<std::error_code, basic_client_stream>> {
             // co_spawn passes on terminal cancellation only; honour every type, as async_call does.
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
             co_await asio::this_coro::throw_if_cancelled(false);
             socket_type s(ex);
-            auto ec = co_await Transport::connect(ex, to, cfg.connect_timeout, s);
+            auto ec = co_await t.connect(ex, to, cfg.connect_timeout, s);
+            if (!ec) {
+              ec = co_await t.start(s, transport_role::client);
+              if (ec) t.close(s);
+            }
             asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
             if (cs.cancelled() != asio::cancellation_type::none)
               co_return std::tuple{make_error_code(errc::cancelled), basic_client_stream()};
@@ -88,14 +101,23 @@ class basic_client_stream {
               log.info("connect to {} failed: {}", to.to_string(), ec.message());
               co_return std::tuple{ec, basic_client_stream()};
             }
-            co_return std::tuple{std::error_code{}, basic_client_stream(std::move(s), cfg, std::move(log))};
+            co_return std::tuple{std::error_code{},
+                                 basic_client_stream(std::move(s), cfg, std::move(log), std::move(t))};
           };
           // The completion is the user's handler to Asio: its executor, allocator and
           // cancellation slot carry over to co_spawn.
           asio::co_spawn(ex, std::move(work),
                          detail::forward_to(std::move(handler), detail::unpack_coroutine_result{errc::unreachable}));
         },
-        token, std::move(ex), std::move(to), std::move(cfg), std::move(log));
+        token, transport, std::move(ex), std::move(to), std::move(cfg), std::move(log));
+  }
+
+  /// async_connect(Transport{}, ex, to, cfg, log, token): through a default transport.
+  template <class Token = asio::deferred_t>
+  static auto async_connect(executor_type ex, address to, client_config cfg = {}, logger log = {},
+                            Token&& token = {}) {
+    return async_connect(Transport{}, std::move(ex), std::move(to), std::move(cfg), std::move(log),
+                         std::forward<Token>(token));
   }
 
   /// Sends one request and completes with its response.
@@ -238,9 +260,10 @@ class basic_client_stream {
     h.post(make_error_code(errc::closed));
   }
 
-  static std::shared_ptr<connection> make(socket_type socket, const client_config& cfg, logger log) {
+  static std::shared_ptr<connection> make(socket_type socket, Transport transport, const client_config& cfg,
+                                          logger log) {
     validate(cfg);
-    auto c = std::make_shared<connection>(std::move(socket), cfg, std::move(log));
+    auto c = std::make_shared<connection>(std::move(socket), std::move(transport), cfg, std::move(log));
     c->start();
     return c;
   }

@@ -46,6 +46,7 @@ class basic_failover_pool {
 
   struct state {
     asio::any_io_executor ex;
+    Transport transport;
     client_config ccfg;
     failover_config fcfg;
     logger log;
@@ -57,11 +58,13 @@ class basic_failover_pool {
  public:
   using executor_type = asio::any_io_executor;
 
-  /// Starts connecting to every address. Throws std::system_error(errc::invalid_config) for a
-  /// bad config. The executor must be serial (see client_stream).
+  /// Starts connecting to every address, through `transport` (every pool gets a copy).
+  /// Throws std::system_error(errc::invalid_config) for a bad config. The executor must be
+  /// serial (see client_stream).
   basic_failover_pool(executor_type ex, const std::vector<address>& addresses, const client_config& ccfg = {},
-                      const failover_config& fcfg = {}, logger log = {})
-      : st_(std::make_shared<state>(state{ex, (validate(ccfg), ccfg), (validate(fcfg), fcfg), std::move(log), {}})) {
+                      const failover_config& fcfg = {}, logger log = {}, Transport transport = {})
+      : st_(std::make_shared<state>(state{ex, std::move(transport), (validate(ccfg), ccfg), (validate(fcfg), fcfg),
+                                          std::move(log), {}})) {
     for (auto& a : addresses) st_->pools.push_back(make_pool(*st_, a));
   }
   basic_failover_pool(const basic_failover_pool&) = delete;
@@ -146,7 +149,7 @@ class basic_failover_pool {
   static constexpr auto tok = asio::as_tuple(asio::deferred);
 
   static std::shared_ptr<pool> make_pool(state& st, const address& a) {
-    return std::make_shared<pool>(st.ex, a, st.ccfg, st.fcfg.pool, st.log);
+    return std::make_shared<pool>(st.ex, a, st.ccfg, st.fcfg.pool, st.log, st.transport);
   }
 
   /// The addresses as the failover_fsm sees them now, into `out` (reused across attempts).

@@ -1,5 +1,7 @@
 // server: listens on any number of TCP and Unix addresses and hands each request to a
-// user-defined dispatch. Per connection, one reader and one writer coroutine.
+// user-defined dispatch. Per connection, one reader and one writer coroutine. A transport
+// object (socket_transport by default) listens, accepts, runs each connection's start step
+// in a coroutine of its own, and closes.
 //
 // A dispatch is callable as either
 //   void(server_request)                   - runs inline in the reader: for cheap handlers, or
@@ -46,6 +48,7 @@ template <class Dispatch, transport Transport = socket_transport>
 class basic_server {
   using connection = detail::server_connection<Dispatch, Transport>;
   using listener = typename Transport::listener_type;
+  using socket_type = typename Transport::socket_type;
 
   /// A listener and the timer of its accept back-off.
   struct listening {
@@ -63,6 +66,7 @@ class basic_server {
 
   struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
+    Transport transport;
     std::shared_ptr<Dispatch> dispatch;
     server_config cfg;
     logger log;
@@ -77,9 +81,10 @@ class basic_server {
     std::size_t accepted = 0;
     std::vector<std::shared_ptr<connection>> live_scratch;
 
-    state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l)
+    state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l, Transport t)
         : shutdown_hook(e),
           ex(e),
+          transport(std::move(t)),
           dispatch(std::make_shared<Dispatch>(std::move(d))),
           cfg(c),
           log(std::move(l)),
@@ -100,9 +105,12 @@ class basic_server {
   using executor_type = asio::any_io_executor;
 
   /// Throws std::system_error(errc::invalid_config) for a bad config. The executor must not
-  /// run handlers concurrently (an io_context run by one thread, or a strand).
-  basic_server(executor_type ex, Dispatch dispatch, const server_config& cfg = {}, logger log = {})
-      : st_(std::make_shared<state>(ex, std::move(dispatch), (validate(cfg), cfg), std::move(log))) {
+  /// run handlers concurrently (an io_context run by one thread, or a strand). `transport`
+  /// listens, accepts, starts and closes every connection (each connection keeps a copy).
+  basic_server(executor_type ex, Dispatch dispatch, const server_config& cfg = {}, logger log = {},
+               Transport transport = {})
+      : st_(std::make_shared<state>(ex, std::move(dispatch), (validate(cfg), cfg), std::move(log),
+                                    std::move(transport))) {
     asio::co_spawn(st_->ex, timer_loop(st_), log_failure{st_->log, "timer"});
   }
   basic_server(const basic_server&) = delete;
@@ -112,15 +120,17 @@ class basic_server {
     asio::dispatch(st_->ex, [st = st_] { hard_stop(st); });
   }
 
-  /// Listens on `where` ("host:port", "[v6]:port", "/path" or "unix:/path") and starts
-  /// accepting. Returns the address listened on (with the real port for port 0). Throws
-  /// std::system_error if the address is invalid or cannot be bound. Call it on the
-  /// server's executor or before the executor runs.
-  address listen(std::string_view where) { return listen(parse_address(where)); }
-  address listen(const address& where) {
+  /// Listens on `where` ("host:port", "[v6]:port", "/path" or "unix:/path") with `options`
+  /// (backlog, SO_REUSEPORT) and starts accepting. Returns the address listened on (with the
+  /// real port for port 0). Throws std::system_error if the address is invalid or cannot be
+  /// bound. Call it on the server's executor or before the executor runs.
+  address listen(std::string_view where, const listen_options& options = {}) {
+    return listen(parse_address(where), options);
+  }
+  address listen(const address& where, const listen_options& options = {}) {
     std::unique_ptr<listener> l;
     try {
-      l = std::make_unique<listener>(st_->ex, where);
+      l = std::make_unique<listener>(st_->transport.listen(st_->ex, where, options));
     } catch (const boost::system::system_error& e) {
       throw std::system_error(e.code(), "listen on " + where.to_string());
     }
@@ -188,12 +198,14 @@ class basic_server {
     std::size_t failures = 0, unreported = 0;  // in the current run of resource errors
     clock::time_point last_report{};
     for (;;) {
-      typename Transport::socket_type s(st->ex);
+      socket_type s(st->ex);  // the executor chosen for this connection
       std::error_code ec = co_await entry->l->accept(s);
       if (st->stopping) co_return;
       if (!ec) {
         try {
-          start_connection(st, std::move(s));
+          // The start step (a TLS handshake) runs on its own: a slow one delays no accept.
+          asio::co_spawn(st->ex, start_then_run(st, std::move(s)), log_failure{st->log, "connection start"});
+          ++st->accepted;
         } catch (const std::bad_alloc&) {
           ec = std::make_error_code(std::errc::not_enough_memory);  // the socket closed with `s`
         }
@@ -234,11 +246,32 @@ class basic_server {
     }
   }
 
-  static void start_connection(const std::shared_ptr<state>& st, typename Transport::socket_type s) {
-    ++st->accepted;
-    std::string peer = Transport::describe_peer(s);
+  /// Runs the transport's start step for an accepted connection, then starts the connection.
+  /// The step has no time limit of its own yet (a TLS handshake will need one), and a
+  /// connection in it is not listed: a shutdown does not wait for it, and it is dropped when
+  /// the step ends after the shutdown began.
+  static asio::awaitable<void> start_then_run(std::shared_ptr<state> st, socket_type s) {
+    std::error_code ec = co_await st->transport.start(s, transport_role::server);
+    if (st->stopping) {
+      st->transport.close(s);
+      co_return;
+    }
+    if (ec) {
+      st->log.info("connection from {} failed to start: {}", st->transport.describe_peer(s), ec.message());
+      st->transport.close(s);
+      co_return;
+    }
+    try {
+      start_connection(st, std::move(s));
+    } catch (const std::bad_alloc&) {  // the socket closed with `s`
+      st->log.error("could not start a connection: out of memory");
+    }
+  }
+
+  static void start_connection(const std::shared_ptr<state>& st, socket_type s) {
+    std::string peer = st->transport.describe_peer(s);
     std::weak_ptr<state> weak = st;
-    auto c = std::make_shared<connection>(std::move(s), st->dispatch, st->cfg, st->log, peer, st->budget,
+    auto c = std::make_shared<connection>(std::move(s), st->transport, st->dispatch, st->cfg, st->log, peer, st->budget,
                                           [weak](connection* c) {
                                             if (auto st = weak.lock()) on_connection_closed(st, *c);
                                           });

@@ -304,6 +304,16 @@ class memory_stream {
   }
   ~memory_stream() { close(); }
 
+  /// Takes `other`'s connection (closing this one's), keeping this stream's executor: how an
+  /// accept lands a connection on the executor its caller chose.
+  void adopt(memory_stream&& other) noexcept {
+    if (this == &other) return;
+    close();
+    in_ = std::move(other.in_);
+    out_ = std::move(other.out_);
+    peer_ = std::move(other.peer_);
+  }
+
   /// Two connected ends, each on its own executor.
   static std::pair<memory_stream, memory_stream> make_pair(executor_type a, executor_type b,
                                                            std::string a_name = "memory:a",
@@ -400,7 +410,7 @@ class memory_stream {
 };
 
 /// The transport: addresses are keys in one process-wide table ("memory:N" when listening on
-/// port 0). Thread-safe.
+/// port 0). Thread-safe. The object holds no state: every memory_transport sees the same table.
 class memory_transport {
  public:
   using socket_type = memory_stream;
@@ -409,7 +419,7 @@ class memory_transport {
    public:
     /// Listens on `where` (an address used as a name; port 0 gets a free one). Throws
     /// std::system_error(address_in_use) if someone listens there already.
-    listener(asio::any_io_executor ex, const address& where, int /*backlog*/ = 0)
+    listener(asio::any_io_executor ex, const address& where, const listen_options& /*options*/ = {})
         : state_(std::make_shared<state>()) {
       state_->ex = std::move(ex);
       address a = where;
@@ -426,7 +436,7 @@ class memory_transport {
       if (state_) close();
     }
 
-    /// Waits for the next connect() to this address.
+    /// Waits for the next connect() to this address; the connection lands on out's executor.
     asio::awaitable<std::error_code> accept(socket_type& out);
     address local_address() const { return local_; }
     void close() {
@@ -465,7 +475,7 @@ class memory_transport {
         std::unique_lock lock(mutex);
         if (closed) return complete(lock, std::move(h), asio::error::operation_aborted);
         if (!ready.empty()) {
-          out = std::move(ready.front());
+          out.adopt(std::move(ready.front()));
           ready.pop_front();
           return complete(lock, std::move(h), {});
         }
@@ -480,7 +490,7 @@ class memory_transport {
         std::unique_lock lock(mutex);
         if (closed) return false;
         if (pending) {
-          *pending_out = std::move(s);
+          pending_out->adopt(std::move(s));
           take_pending(lock, {});
           return true;
         }
@@ -529,8 +539,8 @@ class memory_transport {
   using listener_type = listener;
 
   /// Connects to a listener in this process; errc::unreachable if nobody listens there.
-  static asio::awaitable<std::error_code> connect(asio::any_io_executor ex, const address& to,
-                                                  std::chrono::milliseconds /*timeout*/, socket_type& out) {
+  asio::awaitable<std::error_code> connect(asio::any_io_executor ex, const address& to,
+                                           std::chrono::milliseconds /*timeout*/, socket_type& out) const {
     std::shared_ptr<listener::state> l;
     {
       std::lock_guard lock(registry().mutex);
@@ -544,10 +554,16 @@ class memory_transport {
     out = std::move(mine);
     co_return std::error_code{};
   }
-  static void close(socket_type& s) noexcept { s.close(); }
-  static void shutdown_send(socket_type& s) noexcept { s.shutdown_send(); }
-  static std::size_t available(socket_type& s) noexcept { return s.available(); }
-  static std::string describe_peer(const socket_type& s) { return s.peer(); }
+  /// Listens on `where` (see listener); throws std::system_error(address_in_use) if taken.
+  listener listen(asio::any_io_executor ex, const address& where, const listen_options& options = {}) const {
+    return listener(std::move(ex), where, options);
+  }
+  /// Nothing to do: a connected pair is ready.
+  asio::awaitable<std::error_code> start(socket_type&, transport_role) const { co_return std::error_code{}; }
+  void close(socket_type& s) const noexcept { s.close(); }
+  void shutdown_send(socket_type& s) const noexcept { s.shutdown_send(); }
+  std::size_t available(socket_type& s) const noexcept { return s.available(); }
+  std::string describe_peer(const socket_type& s) const { return s.peer(); }
 
  private:
   struct registry_type {

@@ -26,11 +26,13 @@ class socket_transport {
    public:
     /// Binds and listens. A TCP port 0 gets a free port (see local_address()); a stale Unix
     /// socket file (nobody accepts on it) is replaced. Throws std::system_error on failure.
-    OCCAMS_RPC_DECL listener(asio::any_io_executor ex, const address& where, int backlog = 1024);
+    OCCAMS_RPC_DECL listener(asio::any_io_executor ex, const address& where, const listen_options& options = {});
     listener(listener&&) = default;
     OCCAMS_RPC_DECL ~listener();
 
-    /// Accepts one connection into `out` (already configured: TCP_NODELAY on TCP).
+    /// Accepts one connection onto `out`, a closed socket on the executor chosen for this
+    /// connection (its context may differ from the listener's), and configures it (TCP_NODELAY
+    /// on TCP).
     OCCAMS_RPC_DECL asio::awaitable<std::error_code> accept(socket_type& out);
     /// The address actually listened on (with the real port).
     address local_address() const { return local_; }
@@ -43,17 +45,22 @@ class socket_transport {
   using listener_type = listener;
 
   /// Resolves and connects within `timeout` (else errc::unreachable).
-  OCCAMS_RPC_DECL static asio::awaitable<std::error_code> connect(asio::any_io_executor ex, const address& to,
-                                                                  std::chrono::milliseconds timeout,
-                                                                  socket_type& out);
+  OCCAMS_RPC_DECL asio::awaitable<std::error_code> connect(asio::any_io_executor ex, const address& to,
+                                                           std::chrono::milliseconds timeout, socket_type& out) const;
+  /// Binds and listens (see listener); throws std::system_error on failure.
+  listener listen(asio::any_io_executor ex, const address& where, const listen_options& options = {}) const {
+    return listener(std::move(ex), where, options);
+  }
+  /// Nothing to do: a connected socket is ready.
+  OCCAMS_RPC_DECL asio::awaitable<std::error_code> start(socket_type& s, transport_role role) const;
   /// "127.0.0.1:4242" for a TCP peer, "unix:/path" for a Unix one (for logs).
-  OCCAMS_RPC_DECL static std::string describe_peer(const socket_type& s);
+  OCCAMS_RPC_DECL std::string describe_peer(const socket_type& s) const;
   /// Closes both directions, ignoring errors.
-  OCCAMS_RPC_DECL static void close(socket_type& s) noexcept;
+  OCCAMS_RPC_DECL void close(socket_type& s) const noexcept;
   /// Sends FIN after the last write (the peer sees end of stream), ignoring errors.
-  OCCAMS_RPC_DECL static void shutdown_send(socket_type& s) noexcept;
+  OCCAMS_RPC_DECL void shutdown_send(socket_type& s) const noexcept;
   /// Bytes received and not yet read (FIONREAD); 0 on error.
-  OCCAMS_RPC_DECL static std::size_t available(socket_type& s) noexcept;
+  OCCAMS_RPC_DECL std::size_t available(socket_type& s) const noexcept;
 };
 
 static_assert(transport<socket_transport>);

@@ -1,5 +1,9 @@
 // The transport concept: what the stream layer needs from a byte stream and its listener.
 // A new transport (TLS, QUIC, RDMA...) is one adapter type modelling `transport`.
+//
+// A transport is an object, so it can hold state (an ssl::context, socket options, a policy):
+// the stream layer copies it into every pool, server and connection that uses it, so it must be
+// cheap to copy (put shared state behind a shared_ptr). Its operations are const.
 #pragma once
 
 #include <occams_rpc/transport/address.hpp>
@@ -16,23 +20,46 @@ namespace occams_rpc {
 
 namespace asio = boost::asio;
 
+/// Which end of a connection a transport's start step runs for.
+enum class transport_role { client, server };
+
+/// How a transport listens.
+struct listen_options {
+  /// The kernel's queue of connections not accepted yet (listen(2)'s backlog).
+  int backlog = 1024;
+  /// SO_REUSEPORT on a TCP listener: several listeners (in this process or others, of the same
+  /// user) may bind the same address and port, and the kernel spreads new connections over them
+  /// (e.g. one listener per core). Every listener sharing the port must set it. Ignored for
+  /// Unix sockets and the in-memory transport.
+  bool reuse_port = false;
+};
+
 template <class T>
-concept transport = requires {
-  typename T::socket_type;    // AsyncReadStream + AsyncWriteStream with close() and shutdown
+concept transport = std::copy_constructible<T> && requires {
+  typename T::socket_type;    // AsyncReadStream + AsyncWriteStream, constructed from an executor
   typename T::listener_type;  // see socket_transport::listener
-} && requires(typename T::socket_type& s, typename T::listener_type& l, const address& a,
-              asio::any_io_executor ex, std::chrono::milliseconds timeout) {
-  // Connects, failing with errc::unreachable after `timeout`.
-  { T::connect(ex, a, timeout, s) } -> std::same_as<asio::awaitable<std::error_code>>;
+} && std::move_constructible<typename T::listener_type> &&
+    requires(const T& t, typename T::socket_type& s, typename T::listener_type& l, const address& a,
+             asio::any_io_executor ex, std::chrono::milliseconds timeout, const listen_options& options,
+             transport_role role) {
+  // Connects `s` (made on `ex`), failing with errc::unreachable after `timeout`.
+  { t.connect(ex, a, timeout, s) } -> std::same_as<asio::awaitable<std::error_code>>;
+  // Binds and listens on `a`; throws std::system_error on failure.
+  { t.listen(ex, a, options) } -> std::same_as<typename T::listener_type>;
+  // Accepts one connection onto `s`, which the caller made on the executor it chose for that
+  // connection (it may differ from the listener's).
   { l.accept(s) } -> std::same_as<asio::awaitable<std::error_code>>;
   { l.local_address() } -> std::same_as<address>;
   l.close();
-  T::close(s);
-  T::shutdown_send(s);
+  // The per-connection start step, run once a connection is made or accepted, before any
+  // byte of the protocol: nothing for TCP, Unix and memory; a TLS handshake.
+  { t.start(s, role) } -> std::same_as<asio::awaitable<std::error_code>>;
+  t.close(s);
+  t.shutdown_send(s);
   // Bytes received and not yet read (0 if unknown): a read timeout spares a peer whose bytes
   // have arrived but whose read completion has not run yet.
-  { T::available(s) } -> std::convertible_to<std::size_t>;
-  { T::describe_peer(s) } -> std::convertible_to<std::string>;
+  { t.available(s) } -> std::convertible_to<std::size_t>;
+  { t.describe_peer(s) } -> std::convertible_to<std::string>;
 };
 
 }  // namespace occams_rpc

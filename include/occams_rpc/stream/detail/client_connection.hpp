@@ -70,10 +70,11 @@ class client_connection final : public shutdown_hook,
   using socket_type = typename Transport::socket_type;
   using state = session::client_session::state;
 
-  client_connection(socket_type socket, const client_config& cfg, logger log)
+  client_connection(socket_type socket, Transport transport, const client_config& cfg, logger log)
       : shutdown_hook(socket.get_executor()),
         ex_(socket.get_executor()),
         socket_(std::move(socket)),
+        transport_(std::move(transport)),
         log_(log),
         session_(cfg, std::move(log)),
         calls_(new call_slot[session_.slot_count()]),
@@ -266,7 +267,7 @@ class client_connection final : public shutdown_hook,
     drain();
     if (session_.has_write()) writer_wake_.notify();
     if (session_.take_close_socket()) {
-      Transport::close(socket_);
+      transport_.close(socket_);
       tick_timer_.cancel();
       writer_wake_.notify();
     }
@@ -358,13 +359,14 @@ class client_connection final : public shutdown_hook,
       tick_timer_.expires_after(session_.config().timeout_tick);
       co_await tick_timer_.async_wait(asio::as_tuple(asio::deferred));
       if (session_.current_state() == state::closed) co_return;
-      session_.on_tick(std::chrono::steady_clock::now(), Transport::available(socket_));
+      session_.on_tick(std::chrono::steady_clock::now(), transport_.available(socket_));
       after_event();
     }
   }
 
   asio::any_io_executor ex_;
   socket_type socket_;
+  Transport transport_;
   logger log_;
   session::client_session session_;
   std::unique_ptr<call_slot[]> calls_;

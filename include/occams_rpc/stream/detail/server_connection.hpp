@@ -91,12 +91,13 @@ class server_connection final : public request_owner,
   using socket_type = typename Transport::socket_type;
   using clock = std::chrono::steady_clock;
 
-  server_connection(socket_type socket, std::shared_ptr<Dispatch> dispatch, const server_config& cfg, logger log,
-                    std::string peer, std::shared_ptr<session::memory_budget> budget,
-                    std::function<void(server_connection*)> on_closed)
+  server_connection(socket_type socket, Transport transport, std::shared_ptr<Dispatch> dispatch,
+                    const server_config& cfg, logger log, std::string peer,
+                    std::shared_ptr<session::memory_budget> budget, std::function<void(server_connection*)> on_closed)
       : shutdown_hook(socket.get_executor()),
         ex_(socket.get_executor()),
         socket_(std::move(socket)),
+        transport_(std::move(transport)),
         dispatch_(std::move(dispatch)),
         log_(log),
         budget_(std::move(budget)),
@@ -153,7 +154,7 @@ class server_connection final : public request_owner,
   void check_timeouts(clock::time_point now) {
     if (session_.closed()) return;
     // Asking the socket for its unread bytes costs a system call: only when they matter.
-    session_.on_tick(now, session_.read_deadline_passed(now) ? Transport::available(socket_) : 0);
+    session_.on_tick(now, session_.read_deadline_passed(now) ? transport_.available(socket_) : 0);
     after_event();
   }
 
@@ -242,8 +243,8 @@ class server_connection final : public request_owner,
   }
 
   void close_transport() {
-    if (session_.close_gracefully()) Transport::shutdown_send(socket_);
-    Transport::close(socket_);
+    if (session_.close_gracefully()) transport_.shutdown_send(socket_);
+    transport_.close(socket_);
     if (auto f = std::move(on_closed_)) f(this);
   }
 
@@ -312,6 +313,7 @@ class server_connection final : public request_owner,
 
   asio::any_io_executor ex_;
   socket_type socket_;
+  Transport transport_;
   std::shared_ptr<Dispatch> dispatch_;
   logger log_;
   std::shared_ptr<session::memory_budget> budget_;  // outlives session_

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -76,7 +77,8 @@ inline asio::awaitable<boost::system::error_code> connect_attempt(asio::any_io_e
 
 }  // namespace detail
 
-OCCAMS_RPC_DECL socket_transport::listener::listener(asio::any_io_executor ex, const address& where, int backlog)
+OCCAMS_RPC_DECL socket_transport::listener::listener(asio::any_io_executor ex, const address& where,
+                                                     const listen_options& options)
     : acceptor_(ex), local_(where) {
   protocol_type::endpoint ep;
   if (where.is_unix()) {
@@ -90,9 +92,12 @@ OCCAMS_RPC_DECL socket_transport::listener::listener(asio::any_io_executor ex, c
     ep = results.begin()->endpoint();
   }
   acceptor_.open(ep.protocol());
-  if (!where.is_unix()) acceptor_.set_option(asio::socket_base::reuse_address(true));
+  if (!where.is_unix()) {
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    if (options.reuse_port) acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+  }
   acceptor_.bind(ep);
-  acceptor_.listen(backlog);
+  acceptor_.listen(options.backlog);
   local_ = detail::to_address(acceptor_.local_endpoint(), where);
 }
 
@@ -101,10 +106,10 @@ OCCAMS_RPC_DECL socket_transport::listener::~listener() {
 }
 
 OCCAMS_RPC_DECL asio::awaitable<std::error_code> socket_transport::listener::accept(socket_type& out) {
-  auto [ec, s] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+  // Onto `out` itself: the new socket is registered with out's context, not the acceptor's.
+  auto [ec] = co_await acceptor_.async_accept(out, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return ec;
-  detail::configure_socket(s, !local_.is_unix());
-  out = std::move(s);
+  detail::configure_socket(out, !local_.is_unix());
   co_return std::error_code{};
 }
 
@@ -117,7 +122,7 @@ OCCAMS_RPC_DECL void socket_transport::listener::close() {
 
 OCCAMS_RPC_DECL asio::awaitable<std::error_code> socket_transport::connect(asio::any_io_executor ex, const address& to,
                                                                            std::chrono::milliseconds timeout,
-                                                                           socket_type& out) {
+                                                                           socket_type& out) const {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(ex, timeout);
   socket_type s(ex);
@@ -129,7 +134,11 @@ OCCAMS_RPC_DECL asio::awaitable<std::error_code> socket_transport::connect(asio:
   co_return std::error_code{};
 }
 
-OCCAMS_RPC_DECL std::string socket_transport::describe_peer(const socket_type& s) {
+OCCAMS_RPC_DECL asio::awaitable<std::error_code> socket_transport::start(socket_type&, transport_role) const {
+  co_return std::error_code{};
+}
+
+OCCAMS_RPC_DECL std::string socket_transport::describe_peer(const socket_type& s) const {
   boost::system::error_code ec;
   auto ep = s.remote_endpoint(ec);
   if (ec) return "?";
@@ -141,18 +150,18 @@ OCCAMS_RPC_DECL std::string socket_transport::describe_peer(const socket_type& s
   return detail::to_address(ep, address{}).to_string();
 }
 
-OCCAMS_RPC_DECL void socket_transport::close(socket_type& s) noexcept {
+OCCAMS_RPC_DECL void socket_transport::close(socket_type& s) const noexcept {
   boost::system::error_code ignored;
   s.close(ignored);
 }
 
-OCCAMS_RPC_DECL std::size_t socket_transport::available(socket_type& s) noexcept {
+OCCAMS_RPC_DECL std::size_t socket_transport::available(socket_type& s) const noexcept {
   boost::system::error_code ec;
   std::size_t n = s.available(ec);
   return ec ? 0 : n;
 }
 
-OCCAMS_RPC_DECL void socket_transport::shutdown_send(socket_type& s) noexcept {
+OCCAMS_RPC_DECL void socket_transport::shutdown_send(socket_type& s) const noexcept {
   boost::system::error_code ignored;
   s.shutdown(asio::socket_base::shutdown_send, ignored);
 }
