@@ -127,3 +127,30 @@ TEST_CASE("a client's bytes on the wire are exactly the v1 request frame", "[str
     CHECK(hooks.peer().bytes_received() == want);
   });
 }
+
+TEST_CASE("a graceful shutdown over the in-memory transport answers the call in flight, then closes",
+          "[stream][memory]") {
+  asio::io_context io;
+  std::vector<server_request> held;
+  basic_server<holding_dispatch, memory_transport> srv(io.get_executor(), holding_dispatch{&held});
+  auto where = srv.listen(memory_address());
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [client, hooks] = co_await connect_memory(where);
+    std::error_code result{make_error_code(errc::internal)};
+    std::string answer;
+    client.async_call(1, text_bytes("x"), {}, {}, [&](std::error_code ec, call_response r) {
+      result = ec;
+      answer = str(r.msg);
+    });
+    co_await wait_until([&] { return held.size() == 1; });
+    bool shut = false;
+    srv.async_shutdown([&](std::error_code) { shut = true; });
+    co_await sleep_for(20ms);
+    CHECK_FALSE(shut);  // the call in flight is still to be answered
+    held.front().respond(text_bytes("late but answered"));
+    held.clear();
+    co_await wait_until([&] { return shut; });
+    CHECK_FALSE(result);
+    CHECK(answer == "late but answered");
+  });
+}

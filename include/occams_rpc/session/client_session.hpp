@@ -138,14 +138,22 @@ class client_session {
   /// the connection. `bytes_in_socket`: received and not yet read (a stall that has arrived
   /// is not one).
   OCCAMS_RPC_DECL void on_tick(clock::time_point now, std::size_t bytes_in_socket);
+  /// Whether on_tick(now, ...) would look at bytes_in_socket (a response frame has been
+  /// incomplete for read_timeout): the shell asks the transport only then.
+  bool read_deadline_passed(clock::time_point now) const noexcept {
+    return state_ != state::closed && frame_deadline_.expired(now, cfg_.read_timeout);
+  }
   /// True once, when the transport must be closed.
   bool take_close_socket() noexcept { return std::exchange(close_socket_, false); }
+  /// A client closes abortively: by then nothing it sent waits for an answer.
+  bool close_gracefully() const noexcept { return false; }
   /// Closed, and no write under way: the shell's loops end and close waiters complete.
   bool finished() const noexcept { return state_ == state::closed && !writing_now_; }
 
   // --- observers ---
 
   state current_state() const noexcept { return state_; }
+  bool closed() const noexcept { return state_ == state::closed; }
   const client_config& config() const noexcept { return cfg_; }
   /// Why new calls fail: the failure (io_err; the abort reason), else errc::closed.
   std::error_code closed_reason() const noexcept { return failure_ ? failure_ : make_error_code(errc::closed); }

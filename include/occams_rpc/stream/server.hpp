@@ -298,7 +298,7 @@ class basic_server {
       auto& live = live_connections(st);
       for (auto& c : live) {
         if (past_close_wait) c->force_close("close wait over during shutdown");
-        else c->check_timeouts(now);
+        else c->tick(now);
       }
       live.clear();
     }

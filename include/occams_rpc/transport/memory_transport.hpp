@@ -32,6 +32,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/query.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
@@ -365,6 +366,17 @@ class memory_stream {
     out_->end();
     in_.reset();
     out_.reset();
+  }
+  /// As a socket's shutdown(): shutdown_receive ends this end's reads (what was sent is still
+  /// read, then the end); shutdown_send sends the end of the stream.
+  void shutdown(asio::socket_base::shutdown_type what, boost::system::error_code& ec) {
+    ec = {};
+    if (!in_) {
+      ec = asio::error::bad_descriptor;
+      return;
+    }
+    if (what != asio::socket_base::shutdown_send) in_->end();
+    if (what != asio::socket_base::shutdown_receive) out_->end();
   }
   /// Sends the end of the stream after the bytes already written (a half close).
   void shutdown_send() noexcept {

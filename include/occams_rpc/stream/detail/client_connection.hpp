@@ -1,7 +1,8 @@
-// The I/O shell of one client connection: a reader, a writer and a tick timer, all on the
-// connection's executor, driving a session::client_session, which makes every decision.
-// The shell keeps what the session cannot: the socket, the handlers and their cancellation
-// slots. See client_stream.hpp for the public face.
+// The client side of the I/O shell (io_shell.hpp, where the lifetime rule is): one client
+// connection's reader, writer and tick timer on the connection's executor, driving a
+// session::client_session, which makes every decision. This side keeps the handlers and their
+// cancellation slots: each call's at the session's index_of(seq), each waiting call's in its
+// own object. See client_stream.hpp for the public face.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
@@ -11,24 +12,17 @@
 #include <occams_rpc/session/client_session.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
-#include <occams_rpc/stream/detail/running_here.hpp>
-#include <occams_rpc/stream/detail/shutdown_hook.hpp>
+#include <occams_rpc/stream/detail/io_shell.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
-#include <occams_rpc/stream/detail/wake_event.hpp>
 #include <occams_rpc/transport/transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/buffer.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 
 #include <chrono>
 #include <exception>
-#include <limits>
 #include <memory>
 #include <span>
 #include <vector>
@@ -64,34 +58,29 @@ struct complete_without_response {
 };
 
 template <class Transport>
-class client_connection final : public shutdown_hook,
-                                public std::enable_shared_from_this<client_connection<Transport>> {
+class client_connection final
+    : public io_shell<client_connection<Transport>, session::client_session, Transport>,
+      public std::enable_shared_from_this<client_connection<Transport>> {
+  using shell = io_shell<client_connection<Transport>, session::client_session, Transport>;
+  friend shell;
+  using shell::ex_;
+  using shell::session_;
+
  public:
   using socket_type = typename Transport::socket_type;
   using state = session::client_session::state;
 
   client_connection(socket_type socket, Transport transport, const client_config& cfg, logger log)
-      : shutdown_hook(socket.get_executor()),
-        ex_(socket.get_executor()),
-        socket_(std::move(socket)),
-        transport_(std::move(transport)),
-        log_(log),
-        session_(cfg, std::move(log)),
+      : shell(std::move(socket), std::move(transport), cfg, log),
+        log_(std::move(log)),
         calls_(new call_slot[session_.slot_count()]),
-        tick_timer_(ex_),
-        writer_wake_(ex_),
-        running_here_(ex_) {}
+        tick_timer_(ex_) {}
 
   void start() {
-    auto self = this->shared_from_this();
-    asio::co_spawn(ex_, [self]() { return self->read_loop(); }, failure_handler{self, "reader"});
-    asio::co_spawn(ex_, [self]() { return self->write_loop(); }, failure_handler{self, "writer"});
-    asio::co_spawn(ex_, [self]() { return self->tick_loop(); }, failure_handler{self, "timer"});
+    this->start_loops(this->shared_from_this());
+    this->spawn_loop(tick_loop(), "timer");
   }
 
-  const asio::any_io_executor& get_executor() const noexcept { return ex_; }
-  /// Whether the calling thread runs the connection's executor now (calls may start directly).
-  bool running_here() const noexcept { return running_here_(); }
   state current_state() const noexcept { return session_.current_state(); }
   std::size_t in_flight() const noexcept { return session_.in_flight(); }
   std::size_t max_in_flight_seen() const noexcept { return session_.max_in_flight_seen(); }
@@ -126,23 +115,23 @@ class client_connection final : public shutdown_hook,
     auto slot = asio::get_associated_cancellation_slot(handler);
     s.handler.template emplace<complete_without_response>(std::forward<Handler>(handler), ex_);
     watch_cancellation(s, std::move(slot), c->seq);
-    writer_wake_.notify();
+    this->wake_writer();
   }
 
   /// Refuses new calls; the calls already made finish (or time out), then the socket closes.
   void close() {
     session_.close();
-    after_event();
+    this->after_event();
   }
 
   /// Fails every call now with `ec` and closes.
   void abort(std::error_code ec) {
     session_.abort(ec);
-    after_event();
+    this->after_event();
   }
 
-  /// The executor's context is being destroyed with this connection open: destroy the stored
-  /// handlers (they own coroutine frames that own this connection) without running them.
+  /// The executor's context is being destroyed with this connection open (see the lifetime
+  /// rule in io_shell.hpp): every stored handler is destroyed without running.
   void on_context_shutdown() noexcept override {
     auto self = this->weak_from_this().lock();  // destroyed last, after the handlers below
     if (!self) return;
@@ -162,7 +151,7 @@ class client_connection final : public shutdown_hook,
       if (ww->slot.is_connected()) ww->slot.clear();
       waiters.emplace_back(ww);
     }
-    auto writer = writer_wake_.take_waiter();
+    auto waits = this->take_waits();
     auto closers = std::move(close_waiters_);
   }
 
@@ -178,7 +167,7 @@ class client_connection final : public shutdown_hook,
   }
 
  private:
-  /// What the shell keeps per in-flight call, at the session's index_of(seq).
+  /// What this side keeps per in-flight call, at the session's index_of(seq).
   struct call_slot {
     call_handler handler;
     asio::cancellation_slot slot;
@@ -188,18 +177,6 @@ class client_connection final : public shutdown_hook,
   struct window_waiter : session::waiting_call {
     call_handler handler;
     asio::cancellation_slot slot;
-  };
-
-  /// Fails the connection, with the reason logged, when one of its coroutines ends with an
-  /// exception (std::bad_alloc under memory pressure, say): its calls complete with io_err.
-  struct failure_handler {
-    std::shared_ptr<client_connection> self;
-    const char* which;
-    void operator()(std::exception_ptr e) const {
-      if (!e) return;
-      self->log_.error("client connection {} failed: {}: closing", which, exception_text(e));
-      self->abort(errc::io_err);
-    }
   };
 
   template <class Adapter, class Handler>
@@ -216,10 +193,11 @@ class client_connection final : public shutdown_hook,
       auto slot = asio::get_associated_cancellation_slot(handler);
       s.handler.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
       watch_cancellation(s, std::move(slot), c->seq);
-      writer_wake_.notify();
+      this->wake_writer();
       return;
     }
-    // The window is full: wait in FIFO order for a slot.
+    // The window is full: wait in FIFO order for a slot. The session's queue holds it until
+    // it comes back through next_granted(), where adopt() takes ownership again.
     auto w = std::make_unique<window_waiter>();
     w->act = act;
     w->msg = msg;
@@ -261,23 +239,11 @@ class client_connection final : public shutdown_hook,
     if (s.slot.is_connected()) s.slot.template emplace<call_cancel>(this, seq);
   }
 
-  /// After every event: run what completed (the handlers inline: this is the connection's
-  /// executor), wake the writer, close the socket, complete the close waiters.
-  void after_event() {
-    drain();
-    if (session_.has_write()) writer_wake_.notify();
-    if (session_.take_close_socket()) {
-      transport_.close(socket_);
-      tick_timer_.cancel();
-      writer_wake_.notify();
-    }
-    if (session_.finished() && !close_waiters_.empty()) {
-      auto waiters = std::move(close_waiters_);
-      for (auto& w : waiters) w->post(std::error_code{});
-    }
-  }
+  // --- the shell's hooks ---
 
-  void drain() {
+  /// Runs what the last event completed: each handler inline (this is the connection's
+  /// executor), after its call was released.
+  void drain_completions() {
     for (;;) {
       // Granted waiters first: a call's handler is in place before its completion is taken.
       if (auto* w = session_.next_granted()) {
@@ -308,6 +274,20 @@ class client_connection final : public shutdown_hook,
     }
   }
 
+  void on_transport_closed() { tick_timer_.cancel(); }
+
+  void after_event_side() {
+    if (session_.finished() && !close_waiters_.empty()) {
+      auto waiters = std::move(close_waiters_);
+      for (auto& w : waiters) w->post(std::error_code{});
+    }
+  }
+
+  void on_loop_failed(const char* which, std::exception_ptr e) {
+    log_.error("client connection {} failed: {}: closing", which, exception_text(e));
+    abort(errc::io_err);
+  }
+
   /// A waiting call came back from the session: started (its handler moves to its call's
   /// slot, still cancellable) or refused.
   void adopt(window_waiter* w) {
@@ -322,59 +302,18 @@ class client_connection final : public shutdown_hook,
     watch_cancellation(s, std::move(w->slot), w->seq);  // replaces the waiter's cancel handler
   }
 
-  asio::awaitable<void> read_loop() {
-    for (;;) {
-      auto room = session_.read_buffer();
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(room.data(), room.size()),
-                                                      asio::as_tuple(asio::deferred));
-      if (ec) {
-        session_.on_read_error(ec);
-        after_event();
-        co_return;
-      }
-      session_.on_read(n, std::chrono::steady_clock::now());
-      after_event();
-      if (!session_.wants_read()) co_return;
-    }
-  }
-
-  asio::awaitable<void> write_loop() {
-    for (;;) {
-      while (!session_.has_write()) {
-        if (session_.current_state() == state::closed) co_return;
-        co_await writer_wake_.async_wait(asio::as_tuple(asio::deferred));
-      }
-      gather_.clear();
-      for (auto b : session_.begin_write(std::chrono::steady_clock::now())) gather_.emplace_back(b.data(), b.size());
-      // Written through a span: Asio copies the buffer sequence.
-      auto [ec, n] = co_await asio::async_write(socket_, std::span<const asio::const_buffer>(gather_),
-                                                asio::as_tuple(asio::deferred));
-      session_.on_write_done(ec, std::chrono::steady_clock::now());
-      after_event();
-    }
-  }
-
   asio::awaitable<void> tick_loop() {
-    while (session_.current_state() != state::closed) {
+    while (!session_.closed()) {
       tick_timer_.expires_after(session_.config().timeout_tick);
       co_await tick_timer_.async_wait(asio::as_tuple(asio::deferred));
-      if (session_.current_state() == state::closed) co_return;
-      session_.on_tick(std::chrono::steady_clock::now(), transport_.available(socket_));
-      after_event();
+      this->tick(std::chrono::steady_clock::now());
     }
   }
 
-  asio::any_io_executor ex_;
-  socket_type socket_;
-  Transport transport_;
   logger log_;
-  session::client_session session_;
   std::unique_ptr<call_slot[]> calls_;
-  std::vector<asio::const_buffer> gather_;
   asio::steady_timer tick_timer_;
-  wake_event writer_wake_;
   std::vector<std::unique_ptr<void_handler>> close_waiters_;
-  thread_check running_here_;
 };
 
 }  // namespace occams_rpc::detail

@@ -1,23 +1,15 @@
-// The I/O shell of one server connection: a reader and a writer coroutine on the connection's
-// executor, driving a session::server_session, which makes every decision (frames, slots,
-// batches, back-pressure, memory budget, timeouts, drain, close). The shell keeps what the
-// session cannot: the socket, the dispatch, the wake-ups and the connection's lifetime. The
-// server's timer calls check_timeouts() once a tick for every connection.
+// The server side of the I/O shell (io_shell.hpp, where the lifetime rule is): one server
+// connection's reader and writer on the connection's executor, driving a
+// session::server_session, which makes every decision (frames, slots, batches, back-pressure,
+// memory budget, timeouts, drain, close). This side runs the dispatch and takes the answers.
+// The server's timer calls tick() once a tick for every connection.
 //
-// Lifetime, one rule: a connection owns itself (self_) from start() until nothing can reach
-// it any more, that is until
-//   - its reader and writer have ended: each is counted by the completion handler of its
-//     co_spawn, which exists until the coroutine has ended and the handler has run, or until
-//     a context shutdown destroys it unrun; and
-//   - every request it handed out has come back (session in_flight() == 0): answered, or
-//     dropped. A server_request answers rpc_internal_err from its destructor, and an answer
-//     queued to the connection's executor delivers itself from its destructor if the executor
-//     drops it, so each request comes back exactly once, whatever happens to its holder.
-// Then it lets go of itself through its executor's queue (the call that let go returns
-// first). A handler owns server_requests (one plain pointer each), never the connection. At
-// context shutdown the connection's shutdown_hook drops its answers parked for a write and
-// destroys the two waits that only it knows (the reader's and writer's wake-ups), which ends
-// both loops; the requests held by coroutine frames come back as the context destroys them.
+// The server side of the lifetime rule: a connection also holds on to itself while a request
+// it handed out has not come back (session in_flight() > 0). A server_request answers
+// rpc_internal_err from its destructor, and an answer queued to the connection's executor
+// delivers itself from its destructor if the executor drops it, so each request comes back
+// exactly once, whatever happens to its holder. A handler owns server_requests (one plain
+// pointer each), never the connection.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
@@ -25,9 +17,7 @@
 #include <occams_rpc/session/memory_budget.hpp>
 #include <occams_rpc/session/server_session.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
-#include <occams_rpc/stream/detail/running_here.hpp>
-#include <occams_rpc/stream/detail/shutdown_hook.hpp>
-#include <occams_rpc/stream/detail/wake_event.hpp>
+#include <occams_rpc/stream/detail/io_shell.hpp>
 #include <occams_rpc/stream/server_request.hpp>
 #include <occams_rpc/transport/transport.hpp>
 
@@ -82,11 +72,25 @@ void invoke_dispatch(Dispatch& d, server_request req, const asio::any_io_executo
 /// and unlinks itself when it closes (or is destroyed), in O(1) either way.
 using connection_hook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
+/// The server's memory budget, held by a base that is built before the shell's session and
+/// destroyed after it (the session gives its reservation back as it goes).
+struct budget_holder {
+  std::shared_ptr<session::memory_budget> budget_;
+};
+
 template <class Dispatch, class Transport>
-class server_connection final : public request_owner,
-                                public shutdown_hook,
-                                public connection_hook,
-                                public std::enable_shared_from_this<server_connection<Dispatch, Transport>> {
+class server_connection final
+    : private budget_holder,
+      public io_shell<server_connection<Dispatch, Transport>, session::server_session, Transport>,
+      public request_owner,
+      public connection_hook,
+      public std::enable_shared_from_this<server_connection<Dispatch, Transport>> {
+  using shell = io_shell<server_connection<Dispatch, Transport>, session::server_session, Transport>;
+  friend shell;
+  using shell::ex_;
+  using shell::session_;
+  using shell::socket_;
+
  public:
   using socket_type = typename Transport::socket_type;
   using clock = std::chrono::steady_clock;
@@ -94,44 +98,29 @@ class server_connection final : public request_owner,
   server_connection(socket_type socket, Transport transport, std::shared_ptr<Dispatch> dispatch,
                     const server_config& cfg, logger log, std::string peer,
                     std::shared_ptr<session::memory_budget> budget, std::function<void(server_connection*)> on_closed)
-      : shutdown_hook(socket.get_executor()),
-        ex_(socket.get_executor()),
-        socket_(std::move(socket)),
-        transport_(std::move(transport)),
+      : budget_holder{std::move(budget)},
+        shell(std::move(socket), std::move(transport), cfg, log, std::move(peer), *budget_, clock::now()),
         dispatch_(std::move(dispatch)),
-        log_(log),
-        budget_(std::move(budget)),
-        on_closed_(std::move(on_closed)),
-        session_(cfg, std::move(log), std::move(peer), *budget_, clock::now()),
-        writer_wake_(ex_),
-        reader_wake_(ex_),
-        running_here_(ex_) {
+        log_(std::move(log)),
+        on_closed_(std::move(on_closed)) {
     session_.set_budget_listener(&budget_granted, this);
   }
 
   /// Starts the reader and the writer; the connection owns itself from now on.
-  void start() {
-    self_ = this->shared_from_this();
-    try {
-      asio::co_spawn(ex_, read_loop(), loop_end{loop_ref(this), "reader"});
-      asio::co_spawn(ex_, write_loop(), loop_end{loop_ref(this), "writer"});
-    } catch (const std::exception& e) {  // std::bad_alloc: a reader without a writer must not stay
-      force_close(fmt::format("could not start: {}", e.what()), log_level::error);
-      maybe_let_go();
-      throw;
-    }
-  }
+  void start() { this->start_loops(this->shared_from_this()); }
 
   const asio::any_io_executor& executor() const noexcept override { return ex_; }
 
-  /// The executor's context is being destroyed with this connection open (see the rule above).
+  /// The executor's context is being destroyed with this connection open (see the lifetime
+  /// rule): answers parked for a write are dropped, and the two waits only the shell knows
+  /// are destroyed unrun, which ends both loops; the requests held by coroutine frames come
+  /// back as the context destroys them.
   void on_context_shutdown() noexcept override {
     auto self = this->weak_from_this().lock();  // destroyed last, after the waits below
     if (!self) return;
     context_shut_down_.store(true, std::memory_order_relaxed);
     session_.context_gone();
-    auto writer = writer_wake_.take_waiter();
-    auto reader = reader_wake_.take_waiter();
+    auto waits = this->take_waits();
   }
 
   /// Stops reading; answers the requests already read, then closes (graceful shutdown).
@@ -140,22 +129,14 @@ class server_connection final : public request_owner,
     session_.shutdown();
     boost::system::error_code ignored;
     if (!session_.closed()) socket_.shutdown(asio::socket_base::shutdown_receive, ignored);  // the read ends
-    after_event();
+    this->after_event();
   }
 
   /// Closes at once; answers not yet written are lost.
   void force_close(std::string_view why, log_level level = log_level::info) {
     if (session_.closed()) return;
     session_.abort(why, level);
-    after_event();
-  }
-
-  /// For the server's timer, once a tick: read, write, budget-wait and idle timeouts.
-  void check_timeouts(clock::time_point now) {
-    if (session_.closed()) return;
-    // Asking the socket for its unread bytes costs a system call: only when they matter.
-    session_.on_tick(now, session_.read_deadline_passed(now) ? transport_.available(socket_) : 0);
-    after_event();
+    this->after_event();
   }
 
   bool closed() const noexcept { return session_.closed(); }
@@ -193,36 +174,15 @@ class server_connection final : public request_owner,
     }
   };
 
-  /// Counts a running loop (see the lifetime rule).
-  struct loop_ref {
-    server_connection* c;
-    explicit loop_ref(server_connection* conn) noexcept : c(conn) { ++c->loops_; }
-    loop_ref(loop_ref&& o) noexcept : c(std::exchange(o.c, nullptr)) {}
-    loop_ref& operator=(loop_ref&&) = delete;
-    ~loop_ref() {
-      if (c && --c->loops_ == 0) c->maybe_let_go();
-    }
-  };
-
-  /// A loop's co_spawn completion: closes the connection, with the reason logged, when the
-  /// loop ended with an exception (std::bad_alloc under memory pressure, say).
-  struct loop_end {
-    loop_ref ref;
-    const char* which;
-    void operator()(std::exception_ptr e) {
-      if (e) ref.c->force_close(fmt::format("{} failed: {}", which, exception_text(e)), log_level::error);
-    }
-  };
-
   // Whether we may touch the connection directly. Conservative: only when the caller runs
   // inside this connection's own dispatch call (the common, inline case), on its thread (a
   // worker answering meanwhile from another thread must not). The thread is checked first:
   // in_dispatch_ belongs to the connection's thread, and another thread must not read it.
-  bool ex_running_here() const noexcept { return running_here_() && in_dispatch_; }
+  bool ex_running_here() const noexcept { return this->running_here() && in_dispatch_; }
 
   void deliver(request_slot& slot) {
     session_.answer(slot);
-    after_event();
+    this->after_event();
   }
 
   /// From the memory budget, inside another connection's event: the wait is over.
@@ -230,33 +190,6 @@ class server_connection final : public request_owner,
     auto* c = static_cast<server_connection*>(p);
     c->session_.on_budget_granted(clock::now());
     c->after_event();
-  }
-
-  /// What every event may have changed: the transport to close, the writer or the reader to
-  /// wake, the connection to let go.
-  void after_event() {
-    if (session_.take_close_socket()) close_transport();
-    if (writer_wake_.waiting() && (session_.has_write() || session_.closed())) writer_wake_.notify();
-    if (reader_wake_.waiting() && (session_.closed() || session_.has_request() || session_.wants_read()))
-      reader_wake_.notify();
-    if (session_.in_flight() == 0) maybe_let_go();
-  }
-
-  void close_transport() {
-    if (session_.close_gracefully()) transport_.shutdown_send(socket_);
-    transport_.close(socket_);
-    if (auto f = std::move(on_closed_)) f(this);
-  }
-
-  void maybe_let_go() noexcept {
-    if (loops_ != 0 || session_.in_flight() != 0 || !self_) return;
-    auto keep = self_;
-    try {
-      asio::post(ex_, [keep = std::move(keep)] {});
-    } catch (...) {  // std::bad_alloc: stay (a leak, not a use after free)
-      return;
-    }
-    self_.reset();
   }
 
   void dispatch_ready(clock::time_point now) {
@@ -267,64 +200,22 @@ class server_connection final : public request_owner,
     }
   }
 
-  asio::awaitable<void> read_loop() {
-    for (;;) {
-      if (session_.closed()) co_return;
-      if (session_.has_request()) {  // back-pressure is over: the frames read go on
-        dispatch_ready(clock::now());
-        after_event();
-        continue;
-      }
-      if (!session_.wants_read()) {
-        co_await reader_wake_.async_wait(asio::as_tuple(asio::deferred));
-        continue;
-      }
-      auto room = session_.read_buffer();
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(room.data(), room.size()),
-                                                      asio::as_tuple(asio::deferred));
-      if (session_.closed()) co_return;
-      if (ec) {
-        session_.on_read_error(ec);
-      } else {
-        auto now = clock::now();
-        session_.on_read(n, now);
-        dispatch_ready(now);
-      }
-      after_event();
-    }
+  // --- the shell's hooks ---
+
+  bool has_ready_work() const noexcept { return session_.has_request(); }
+  void run_ready_work(clock::time_point now) { dispatch_ready(now); }
+  void on_bytes_read(clock::time_point now) { dispatch_ready(now); }
+  void on_transport_closed() {
+    if (auto f = std::move(on_closed_)) f(this);
+  }
+  bool holds_nothing() const noexcept { return session_.in_flight() == 0; }
+  void on_loop_failed(const char* which, std::exception_ptr e) {
+    force_close(fmt::format("{} failed: {}", which, exception_text(e)), log_level::error);
   }
 
-  asio::awaitable<void> write_loop() {
-    for (;;) {
-      if (session_.has_write()) {
-        auto batch = session_.begin_write(clock::now());
-        gather_.clear();
-        for (auto b : batch) gather_.emplace_back(b.data(), b.size());
-        auto [ec, n] = co_await asio::async_write(socket_, std::span<const asio::const_buffer>(gather_),
-                                                  asio::as_tuple(asio::deferred));
-        session_.on_write_done(ec, clock::now());
-        after_event();
-        continue;
-      }
-      if (session_.closed()) co_return;
-      co_await writer_wake_.async_wait(asio::as_tuple(asio::deferred));
-    }
-  }
-
-  asio::any_io_executor ex_;
-  socket_type socket_;
-  Transport transport_;
   std::shared_ptr<Dispatch> dispatch_;
   logger log_;
-  std::shared_ptr<session::memory_budget> budget_;  // outlives session_
   std::function<void(server_connection*)> on_closed_;
-  session::server_session session_;
-  std::vector<asio::const_buffer> gather_;  // written through a span: Asio copies the sequence
-  wake_event writer_wake_;
-  wake_event reader_wake_;
-  thread_check running_here_;
-  std::shared_ptr<server_connection> self_;  // see the lifetime rule
-  std::size_t loops_ = 0;
   bool in_dispatch_ = false;
   std::atomic<bool> context_shut_down_{false};  // read by answers from other threads
 };
