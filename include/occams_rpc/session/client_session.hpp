@@ -194,6 +194,7 @@ class client_session {
   std::uint64_t pending_gen_ = 1;  // the batch calls are being added to
   std::uint64_t written_gen_ = 0;  // the last batch whose write completed
   std::size_t abandoned_ = 0;
+  std::size_t pings_ = 0;  // in the table (at most max_pings)
   client_call* done_head_ = nullptr;
   client_call* done_tail_ = nullptr;
   waiting_call* granted_head_ = nullptr;

@@ -312,6 +312,15 @@ TEST_CASE("pings beyond max_pings in flight are refused", "[session]") {
   CHECK(h.s.start_ping() == nullptr);
 }
 
+TEST_CASE("pings beyond max_pings are refused with the window idle too, and the window's calls still fit",
+          "[session]") {
+  harness h;
+  for (std::size_t i = 0; i < client_session::max_pings; ++i) REQUIRE(h.s.start_ping());
+  CHECK(h.s.start_ping() == nullptr);
+  for (std::size_t i = 0; i < h.cfg.window; ++i) h.call("x");
+  CHECK(h.s.in_flight() == client_session::max_pings + h.cfg.window);
+}
+
 TEST_CASE("a graceful close lets the calls in flight finish, then closes the transport", "[session]") {
   harness h;
   auto a = h.call("a");

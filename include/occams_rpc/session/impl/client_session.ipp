@@ -41,7 +41,9 @@ OCCAMS_RPC_DECL void client_session::wait(waiting_call& w) {
 }
 
 OCCAMS_RPC_DECL client_call* client_session::start_ping() {
-  if (table_.size() >= table_.max_entries()) return nullptr;
+  // Pings have their own max_pings entries: the window's calls always fit beside them.
+  if (pings_ >= max_pings) return nullptr;
+  ++pings_;
   auto [seq, c] = table_.insert();
   c->seq = seq;
   c->is_ping = true;
@@ -93,7 +95,8 @@ OCCAMS_RPC_DECL void client_session::release(client_call& c) {
   c.abandoned = false;
   table_.erase(c.seq);
   // A waiting call may take the slot, and this very entry, at once.
-  if (!ping) window_.release();
+  if (ping) --pings_;
+  else window_.release();
   maybe_finish_close();
 }
 
