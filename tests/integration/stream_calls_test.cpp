@@ -220,6 +220,36 @@ TEST_CASE("a call cancelled through its cancellation slot frees its window slot"
   });
 }
 
+TEST_CASE("a waiting call cancelled by the handler of the call whose slot it just got completes with cancelled",
+          "[stream]") {
+  // The shape of `co_await (call() || call())` with a full window: the first call's completion
+  // cancels the second, which has just been handed the window slot the first left.
+  asio::cancellation_signal sig;  // outlives the connection, whatever the outcome
+  asio::io_context io;
+  std::vector<server_request> held;
+  server srv(io.get_executor(), holding_dispatch{&held});
+  auto where = srv.listen(listen_address(false));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where, {.window = 1});
+    bool b_done = false;
+    std::error_code b_ec;
+    client.async_call(1, text_bytes("a"), {}, {},
+                      [&](std::error_code, call_response) { sig.emit(asio::cancellation_type::terminal); });
+    client.async_call(1, text_bytes("b"), {}, {},
+                      asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, call_response) {
+                        b_ec = ec;
+                        b_done = true;
+                      }));
+    co_await wait_until([&] { return held.size() >= 1; });
+    held[0].respond(text_bytes("A"));
+    co_await wait_until([&] { return b_done || held.size() >= 2; });
+    co_await sleep_for(20ms);
+    CHECK(b_done);
+    CHECK(b_ec == make_error_code(errc::cancelled));
+    held.clear();
+  });
+}
+
 TEST_CASE("calls from another thread with use_future reach the connection's executor", "[stream]") {
   asio::io_context io;
   server srv(io.get_executor(), delayed_echo{1ms});

@@ -177,6 +177,7 @@ class client_connection final
   struct window_waiter : session::waiting_call {
     call_handler handler;
     asio::cancellation_slot slot;
+    bool cancelled = false;  // cancelled after the session handed it back, before adopt()
   };
 
   template <class Adapter, class Handler>
@@ -227,7 +228,12 @@ class client_connection final
     waiter_cancel(client_connection* c, window_waiter* ww) : conn(c), w(ww) {}
     void operator()(asio::cancellation_type_t type) {
       if (type == asio::cancellation_type::none) return;
-      if (!conn->session_.cancel_waiting(*w)) return;
+      if (!conn->session_.cancel_waiting(*w)) {
+        // Handed back already (a call's handler run by drain_completions cancels a waiting
+        // call that has just got a window slot): adopt() is still to come and cancels it.
+        w->cancelled = true;
+        return;
+      }
       std::unique_ptr<window_waiter> owned(w);
       w->handler.post(make_error_code(errc::cancelled), w->target());
       conn->after_event();
@@ -299,6 +305,11 @@ class client_connection final
     }
     call_slot& s = calls_[session_.index_of(w->seq)];
     s.handler = std::move(w->handler);
+    if (w->cancelled) {  // its completion is taken by the drain_completions running this
+      if (w->slot.is_connected()) w->slot.clear();
+      session_.cancel(w->seq);
+      return;
+    }
     watch_cancellation(s, std::move(w->slot), w->seq);  // replaces the waiter's cancel handler
   }
 
