@@ -154,3 +154,35 @@ TEST_CASE("a graceful shutdown over the in-memory transport answers the call in 
     CHECK(answer == "late but answered");
   });
 }
+
+TEST_CASE("during a graceful shutdown over the in-memory transport a client may still write; its call in flight "
+          "is answered",
+          "[stream][memory]") {
+  // As over a socket: the server's shutdown_receive ends its reads, and the client's later
+  // writes do not fail (they are never read).
+  asio::io_context io;
+  std::vector<server_request> held;
+  basic_server<holding_dispatch, memory_transport> srv(io.get_executor(), holding_dispatch{&held});
+  auto where = srv.listen(memory_address());
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [client, hooks] = co_await connect_memory(where);
+    std::error_code result{make_error_code(errc::internal)};
+    std::string answer;
+    client.async_call(1, text_bytes("x"), {}, {}, [&](std::error_code ec, call_response r) {
+      result = ec;
+      answer = str(r.msg);
+    });
+    co_await wait_until([&] { return held.size() == 1; });
+    bool shut = false;
+    srv.async_shutdown([&](std::error_code) { shut = true; });
+    co_await sleep_for(20ms);
+    client.async_call(1, text_bytes("y"), {}, {}, [](std::error_code, call_response) {});
+    co_await sleep_for(20ms);
+    held.front().respond(text_bytes("answered"));
+    held.clear();
+    co_await wait_until([&] { return shut; });
+    co_await wait_until([&] { return result != errc::internal; });
+    CHECK_FALSE(result);
+    CHECK(answer == "answered");
+  });
+}

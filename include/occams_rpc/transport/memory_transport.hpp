@@ -122,7 +122,7 @@ class memory_pipe final : public memory_pending, public std::enable_shared_from_
       return finish(lock, memory_read_handler(std::forward<Handler>(handler)), io_ex, {}, n);
     }
     if (reset_) return finish(lock, memory_read_handler(std::forward<Handler>(handler)), io_ex, reset_, 0);
-    if (eof_ && !held_) return finish(lock, memory_read_handler(std::forward<Handler>(handler)), io_ex, asio::error::eof, 0);
+    if (ended() && !held_) return finish(lock, memory_read_handler(std::forward<Handler>(handler)), io_ex, asio::error::eof, 0);
     // Wait. Outstanding work keeps the context running meanwhile, as a socket's read does.
     pending_.emplace(std::forward<Handler>(handler));
     pending_bufs_.assign(asio::buffer_sequence_begin(bufs), asio::buffer_sequence_end(bufs));
@@ -145,7 +145,7 @@ class memory_pipe final : public memory_pending, public std::enable_shared_from_
     if (eof_ || reader_closed_) return asio::error::broken_pipe;
     for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs); ++it) {
       asio::const_buffer b(*it);
-      bytes_.append(static_cast<const char*>(b.data()), b.size());
+      if (!reads_shut_) bytes_.append(static_cast<const char*>(b.data()), b.size());
       log_.append(static_cast<const char*>(b.data()), b.size());
       n += b.size();
     }
@@ -157,6 +157,13 @@ class memory_pipe final : public memory_pending, public std::enable_shared_from_
   void end() {
     std::unique_lock lock(mutex_);
     eof_ = true;
+    wake(lock);
+  }
+  /// The reader shut down its reads (shutdown_receive): what was sent is still read, then the
+  /// end. As on a socket, the writer sees no error: what it sends later is never read.
+  void shut_reads() {
+    std::unique_lock lock(mutex_);
+    reads_shut_ = true;
     wake(lock);
   }
   /// The reader closed its stream: a pending read is aborted, later writes fail.
@@ -222,6 +229,7 @@ class memory_pipe final : public memory_pending, public std::enable_shared_from_
   };
 
   bool readable() const noexcept { return !held_ && start_ < bytes_.size(); }
+  bool ended() const noexcept { return eof_ || reads_shut_; }
 
   template <class Buffers>
   std::size_t take(const Buffers& bufs) {
@@ -241,7 +249,7 @@ class memory_pipe final : public memory_pending, public std::enable_shared_from_
     if (readable()) {
       std::size_t n = take(pending_bufs_);
       complete_pending(lock, {}, n);
-    } else if (eof_ && !held_) {
+    } else if (ended() && !held_) {
       complete_pending(lock, asio::error::eof, 0);
     }
   }
@@ -271,7 +279,8 @@ class memory_pipe final : public memory_pending, public std::enable_shared_from_
   std::string bytes_;
   std::size_t start_ = 0;
   std::string log_;
-  bool eof_ = false;
+  bool eof_ = false;         // the writer shut down its side
+  bool reads_shut_ = false;  // the reader shut down its reads
   bool reader_closed_ = false;
   bool held_ = false;
   boost::system::error_code reset_;
@@ -375,7 +384,7 @@ class memory_stream {
       ec = asio::error::bad_descriptor;
       return;
     }
-    if (what != asio::socket_base::shutdown_send) in_->end();
+    if (what != asio::socket_base::shutdown_send) in_->shut_reads();
     if (what != asio::socket_base::shutdown_receive) out_->end();
   }
   /// Sends the end of the stream after the bytes already written (a half close).
