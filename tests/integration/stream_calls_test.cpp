@@ -250,6 +250,33 @@ TEST_CASE("a waiting call cancelled by the handler of the call whose slot it jus
   });
 }
 
+TEST_CASE("a second cancellation of a waiting call already cancelled touches no other call", "[stream]") {
+  asio::cancellation_signal sig;  // outlives the connection, whatever the outcome
+  asio::io_context io;
+  std::vector<server_request> held;
+  server srv(io.get_executor(), holding_dispatch{&held});
+  auto where = srv.listen(listen_address(false));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where, {.window = 1});
+    client.async_call(1, text_bytes("a"), {}, {}, [](std::error_code, call_response) {});
+    std::error_code b_ec, c_ec = errc::internal;
+    client.async_call(1, text_bytes("b"), {}, {},
+                      asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, call_response) { b_ec = ec; }));
+    sig.emit(asio::cancellation_type::terminal);
+    // c waits for the window too, in the memory the cancelled b's wait has just given back.
+    client.async_call(1, text_bytes("c"), {}, {}, [&](std::error_code ec, call_response) { c_ec = ec; });
+    sig.emit(asio::cancellation_type::terminal);  // b is gone: nothing to cancel
+    co_await wait_until([&] { return held.size() >= 1; });
+    held[0].respond(text_bytes("A"));
+    co_await wait_until([&] { return held.size() >= 2 || c_ec != errc::internal; });
+    if (held.size() >= 2) held[1].respond(text_bytes("C"));
+    co_await wait_until([&] { return c_ec != errc::internal; });
+    CHECK(b_ec == make_error_code(errc::cancelled));
+    CHECK_FALSE(c_ec);
+    held.clear();
+  });
+}
+
 TEST_CASE("calls from another thread with use_future reach the connection's executor", "[stream]") {
   asio::io_context io;
   server srv(io.get_executor(), delayed_echo{1ms});

@@ -211,15 +211,19 @@ class client_connection final
     session_.wait(*w.release());
   }
 
+  // Each acts once: it stays in the caller's slot after acting (it cannot clear the slot it
+  // runs from), and a later emit must touch neither the freed waiter nor, perhaps, a
+  // destroyed connection.
   struct call_cancel {
     client_connection* conn;
     std::uint64_t seq;
     call_cancel(client_connection* c, std::uint64_t s) : conn(c), seq(s) {}
     void operator()(asio::cancellation_type_t type) {
-      if (type == asio::cancellation_type::none) return;
+      if (type == asio::cancellation_type::none || !conn) return;
       if (!conn->session_.cancel(seq)) return;
-      conn->calls_[conn->session_.index_of(seq)].slot = {};  // being invoked: not cleared from inside
-      conn->after_event();
+      auto* c = std::exchange(conn, nullptr);
+      c->calls_[c->session_.index_of(seq)].slot = {};  // being invoked: not cleared from inside
+      c->after_event();
     }
   };
   struct waiter_cancel {
@@ -227,15 +231,15 @@ class client_connection final
     window_waiter* w;
     waiter_cancel(client_connection* c, window_waiter* ww) : conn(c), w(ww) {}
     void operator()(asio::cancellation_type_t type) {
-      if (type == asio::cancellation_type::none) return;
+      if (type == asio::cancellation_type::none || !w) return;
       if (!conn->session_.cancel_waiting(*w)) {
         // Handed back already (a call's handler run by drain_completions cancels a waiting
         // call that has just got a window slot): adopt() is still to come and cancels it.
         w->cancelled = true;
         return;
       }
-      std::unique_ptr<window_waiter> owned(w);
-      w->handler.post(make_error_code(errc::cancelled), w->target());
+      std::unique_ptr<window_waiter> owned(std::exchange(w, nullptr));
+      owned->handler.post(make_error_code(errc::cancelled), owned->target());
       conn->after_event();
     }
   };
