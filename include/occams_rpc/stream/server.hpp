@@ -73,10 +73,8 @@ class basic_server {
     std::shared_ptr<session::memory_budget> budget;
     std::list<listening> listeners;
     connection_list connections;  // the open ones; each unlinks itself when it closes
-    asio::steady_timer timer;
     bool stopping = false;  // graceful shutdown under way
     bool stopped = false;   // closed at once
-    std::chrono::steady_clock::time_point shutdown_started{};
     std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
     std::size_t accepted = 0;
     std::vector<std::shared_ptr<connection>> live_scratch;
@@ -88,8 +86,7 @@ class basic_server {
           dispatch(std::make_shared<Dispatch>(std::move(d))),
           cfg(c),
           log(std::move(l)),
-          budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)),
-          timer(e) {}
+          budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)) {}
 
     /// The context is being destroyed: drop the shutdown waiters' handlers unrun (they may own
     /// the coroutine that owns the server).
@@ -111,7 +108,6 @@ class basic_server {
                Transport transport = {})
       : st_(std::make_shared<state>(ex, std::move(dispatch), (validate(cfg), cfg), std::move(log),
                                     std::move(transport))) {
-    asio::co_spawn(st_->ex, timer_loop(st_), log_failure{st_->log, "timer"});
   }
   basic_server(const basic_server&) = delete;
   basic_server& operator=(const basic_server&) = delete;
@@ -288,23 +284,7 @@ class basic_server {
     if (st->stopping && st->connections.empty()) finish_shutdown(st);
   }
 
-  static asio::awaitable<void> timer_loop(std::shared_ptr<state> st) {
-    for (;;) {
-      st->timer.expires_after(st->cfg.timer_tick);
-      co_await st->timer.async_wait(asio::as_tuple(asio::deferred));
-      if (st->stopped || (st->stopping && st->connections.empty())) co_return;
-      auto now = std::chrono::steady_clock::now();
-      bool past_close_wait = st->stopping && now - st->shutdown_started >= st->cfg.close_wait;
-      auto& live = live_connections(st);
-      for (auto& c : live) {
-        if (past_close_wait) c->force_close("close wait over during shutdown");
-        else c->tick(now);
-      }
-      live.clear();
-    }
-  }
-
-  /// The open connections, in a list reused from tick to tick (closing one edits the list).
+  /// The open connections, in a list reused from call to call (closing one edits the list).
   static std::vector<std::shared_ptr<connection>>& live_connections(const std::shared_ptr<state>& st) {
     auto& live = st->live_scratch;
     live.clear();
@@ -316,7 +296,6 @@ class basic_server {
   static void begin_shutdown(const std::shared_ptr<state>& st) {
     if (!st->stopping) {
       st->stopping = true;
-      st->shutdown_started = std::chrono::steady_clock::now();
       auto& live = live_connections(st);
       st->log.info("shutting down: {} connections", live.size());
       for (auto& l : st->listeners) l.close();
@@ -327,7 +306,6 @@ class basic_server {
   }
 
   static void finish_shutdown(const std::shared_ptr<state>& st) {
-    st->timer.cancel();
     auto waiters = std::move(st->stop_waiters);
     for (auto& w : waiters) w->post(std::error_code{});
   }
