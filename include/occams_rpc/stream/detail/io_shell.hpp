@@ -117,9 +117,10 @@ class io_shell : public shutdown_hook {
     asio::co_spawn(ex_, std::move(loop), loop_end{loop_ref(this), which});
   }
 
-  /// Wakes the writer if it waits (a batch may be pending).
+  /// Wakes the writer if it waits (a batch may be pending). Inside a read's event the reader
+  /// flushes at the end of it instead.
   void wake_writer() {
-    if (writer_wake_.waiting()) writer_wake_.notify();
+    if (writer_wake_.waiting() && !in_read_event_) writer_wake_.notify();
   }
 
   /// What every event may have changed: completions to run, the transport to close, the
@@ -132,7 +133,8 @@ class io_shell : public shutdown_hook {
       ticker_.stop();
       derived().on_transport_closed();
     }
-    if (writer_wake_.waiting() && (session_.has_write() || session_.closed())) writer_wake_.notify();
+    if (writer_wake_.waiting() && (session_.closed() || (session_.has_write() && !in_read_event_)))
+      writer_wake_.notify();
     if (reader_wake_.waiting() && (session_.closed() || derived().has_ready_work() || session_.wants_read()))
       reader_wake_.notify();
     derived().after_event_side();
@@ -215,12 +217,20 @@ class io_shell : public shutdown_hook {
       if (session_.closed()) co_return;
       if (ec) {
         session_.on_read_error(ec);
-      } else {
-        auto now = clock::now();
-        session_.on_read(n, now);
-        derived().on_bytes_read(now);
+        after_event();
+        continue;
       }
+      // The answers (server) or the calls made by completed callers (client) in this event
+      // make one batch: the reader writes it at the end, without a trip through the queue,
+      // so that each connection's batch leaves as soon as it is whole rather than after
+      // every other ready connection's reads (which made both peers idle in turn).
+      in_read_event_ = true;
+      auto now = clock::now();
+      session_.on_read(n, now);
+      derived().on_bytes_read(now);
       after_event();
+      in_read_event_ = false;
+      if (writer_wake_.waiting() && session_.has_write()) writer_wake_.notify_here();
     }
   }
 
@@ -247,6 +257,7 @@ class io_shell : public shutdown_hook {
   wake_event reader_wake_;
   ticker ticker_;
   thread_check running_here_;
+  bool in_read_event_ = false;  // the reader flushes the batch at the end of the event
   std::shared_ptr<Derived> self_;  // see the lifetime rule
   std::size_t loops_ = 0;
 };

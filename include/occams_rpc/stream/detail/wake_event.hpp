@@ -1,6 +1,7 @@
 // A single-waiter wake-up for a connection's writer coroutine. notify() never resumes the
 // waiter inline: it is queued, so that every call made in the same turn of the event loop
-// joins the same batch (batched flush).
+// joins the same batch (batched flush). notify_here() resumes it at once, for a caller that
+// knows the batch is complete (the reader, at the end of a read's event).
 #pragma once
 
 #include <occams_rpc/stream/detail/stored_handler.hpp>
@@ -27,6 +28,13 @@ class wake_event {
 
   void notify() {
     if (waiter_) waiter_.post(boost::system::error_code{});
+    else signaled_ = true;
+  }
+
+  /// Resumes the waiter now, on this thread (which must run the waiter's executor): it runs
+  /// until it next suspends, then this returns.
+  void notify_here() {
+    if (waiter_) waiter_.dispatch_here(boost::system::error_code{});
     else signaled_ = true;
   }
 
