@@ -28,6 +28,13 @@ struct tls_server_options {
   /// A graceful close sends close_notify and waits this long for the peer's (default 1 s),
   /// then closes the socket either way: a silent peer never holds a close up for longer.
   std::chrono::milliseconds close_notify_timeout = std::chrono::seconds{1};
+
+  /// From PEM files, as command lines name them; mutual TLS when `client_ca_file` is set.
+  static tls_server_options from_files(std::string cert_file, std::string key_file, std::string client_ca_file = {}) {
+    tls_server_options o{tls_pem::from_file(std::move(cert_file)), tls_pem::from_file(std::move(key_file))};
+    if (!client_ca_file.empty()) o.client_ca = tls_pem::from_file(std::move(client_ca_file));
+    return o;
+  }
 };
 
 /// A TLS client: whom it trusts, which name it expects, and optionally its own certificate.
@@ -45,6 +52,20 @@ struct tls_client_options {
   tls_pem private_key;        ///< its private key (with certificate_chain)
   /// As tls_server_options::close_notify_timeout.
   std::chrono::milliseconds close_notify_timeout = std::chrono::seconds{1};
+
+  /// From PEM files, as command lines name them: the CA to trust (empty: the system's store),
+  /// a client certificate and key when `cert_file` is set, the server name (empty: the host).
+  static tls_client_options from_files(std::string ca_file, std::string cert_file = {}, std::string key_file = {},
+                                       std::string server_name = {}) {
+    tls_client_options o;
+    if (!ca_file.empty()) o.ca = tls_pem::from_file(std::move(ca_file));
+    o.server_name = std::move(server_name);
+    if (!cert_file.empty()) {
+      o.certificate_chain = tls_pem::from_file(std::move(cert_file));
+      o.private_key = tls_pem::from_file(std::move(key_file));
+    }
+    return o;
+  }
 };
 
 }  // namespace occams_rpc
