@@ -333,3 +333,35 @@ TEST_CASE("a TLS transport refuses a missing or mismatched key with invalid_conf
   bad_ca.ca = tls_pem::from_memory("not a certificate");
   CHECK_THROWS_AS(tls_transport::client(bad_ca), std::system_error);
 }
+
+TEST_CASE("a client's second connection to a server resumes the first one's TLS session", "[tls][integration]") {
+  const auto& certs = tls_certs::get();
+  tls_echo_server t(certs.server());
+  auto& [io, log, srv, where] = t;
+  auto client = tls_transport::client(certs.client());
+  std::vector<int> reused;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < 2; ++i) {
+      // The transport as the stream layer drives it: connect, start, a ping and its answer
+      // (after TLS 1.3's session tickets), a graceful close.
+      tls_socket s(ex);
+      auto cec = co_await client.connect(ex, where, 5s, s);
+      REQUIRE_FALSE(cec);
+      auto sec = co_await client.start(s, transport_role::client);
+      REQUIRE_FALSE(sec);
+      reused.push_back(::SSL_session_reused(s.stream().native_handle()));
+      proto::frame_writer ping;
+      ping.add_ping(1);
+      auto frame = ping.buffers().front();
+      auto [wec, wn] = co_await asio::async_write(s, asio::buffer(frame.data(), frame.size()), tok);
+      REQUIRE_FALSE(wec);
+      std::vector<char> answer(64);
+      auto [aec, an] = co_await s.async_read_some(asio::buffer(answer), tok);
+      REQUIRE_FALSE(aec);
+      client.shutdown_send(s);
+      client.close(s);
+    }
+  });
+  CHECK(reused == std::vector<int>{0, 1});
+}

@@ -69,7 +69,8 @@ class tls_transport {
   listener listen(asio::any_io_executor ex, const address& where, const listen_options& options = {}) const {
     return listener(socket_transport{}.listen(std::move(ex), where, options), st_->ctx);
   }
-  /// The TLS handshake, as `role`. Completes with a tls_* error for the failures the user can
+  /// The TLS handshake, as `role`. A client offers the session the same address gave it last
+  /// (resumption: no certificate exchange), which the server may refuse (a full handshake). Completes with a tls_* error for the failures the user can
   /// act on (docs/tls.md, "Errors"), else OpenSSL's error; operation_aborted when cancelled
   /// (the caller bounds it: the server by handshake_timeout, a client by connect_timeout).
   OCCAMS_RPC_DECL asio::awaitable<std::error_code> start(socket_type& s, transport_role role) const;
@@ -91,7 +92,7 @@ class tls_transport {
 
  private:
   struct shared {
-    std::shared_ptr<asio::ssl::context> ctx;
+    std::shared_ptr<asio::ssl::context> ctx;  // a client's also holds its session cache
     transport_role role;
     tls_client_options client;  // a client's name checks (role == client)
     std::chrono::milliseconds close_notify_timeout;

@@ -11,6 +11,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <map>
+#include <mutex>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -59,6 +62,58 @@ inline int tls_asked_for_certificate_index() {
 inline int note_certificate_request(SSL* ssl, X509**, EVP_PKEY**) {
   ::SSL_set_ex_data(ssl, tls_asked_for_certificate_index(), reinterpret_cast<void*>(1));
   return 0;  // no certificate to send
+}
+
+/// A client's sessions for resumption: the last one each address gave (one per address the
+/// transport connects to; shared by the threads its connections run on).
+struct tls_session_cache {
+  std::mutex mutex;
+  std::map<std::string, SSL_SESSION*> by_peer;
+
+  tls_session_cache() = default;
+  tls_session_cache(const tls_session_cache&) = delete;
+  ~tls_session_cache() {
+    for (auto& entry : by_peer) ::SSL_SESSION_free(entry.second);
+  }
+  void put(const std::string& peer, SSL_SESSION* s) {
+    std::lock_guard lock(mutex);
+    SSL_SESSION*& slot = by_peer[peer];
+    if (slot) ::SSL_SESSION_free(slot);
+    slot = s;
+  }
+  void offer(const std::string& peer, SSL* ssl) {
+    std::lock_guard lock(mutex);
+    if (auto it = by_peer.find(peer); it != by_peer.end()) ::SSL_set_session(ssl, it->second);
+  }
+};
+
+inline void free_peer_key(void*, void* key, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(key); }
+/// Which address (and name) a client connection is for: the cache's key.
+inline int tls_peer_key_index() {
+  static const int index = ::SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_peer_key);
+  return index;
+}
+inline void free_session_cache(void*, void* cache, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<tls_session_cache*>(cache);
+}
+/// The client context's cache, freed with the context: a connection still closing may
+/// outlive the transport, and OpenSSL keeps the context alive for it.
+inline int tls_cache_index() {
+  static const int index = ::SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_session_cache);
+  return index;
+}
+inline tls_session_cache* session_cache(SSL_CTX* ctx) {
+  return static_cast<tls_session_cache*>(::SSL_CTX_get_ex_data(ctx, tls_cache_index()));
+}
+
+/// OpenSSL's new-session callback: keeps the session (TLS 1.3: a ticket read after the
+/// handshake) for the next connection to the same address.
+inline int keep_session(SSL* ssl, SSL_SESSION* s) {
+  auto* cache = session_cache(::SSL_get_SSL_CTX(ssl));
+  auto* key = static_cast<std::string*>(::SSL_get_ex_data(ssl, tls_peer_key_index()));
+  if (!cache || !key) return 0;
+  cache->put(*key, s);
+  return 1;  // the cache holds the reference now
 }
 
 /// A failed handshake's error, as a tls_* code when the user can act on it.
@@ -151,6 +206,12 @@ OCCAMS_RPC_DECL tls_transport tls_transport::client(const tls_client_options& op
   } else {
     ::SSL_CTX_set_client_cert_cb(ctx->native_handle(), &detail::note_certificate_request);
   }
+  auto sessions = std::make_unique<detail::tls_session_cache>();
+  if (::SSL_CTX_set_ex_data(ctx->native_handle(), detail::tls_cache_index(), sessions.get()) == 1) {
+    sessions.release();  // freed with the context
+    ::SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    ::SSL_CTX_sess_set_new_cb(ctx->native_handle(), &detail::keep_session);
+  }
   return tls_transport(std::make_shared<const shared>(
       shared{std::move(ctx), transport_role::client, options, options.close_notify_timeout}));
 }
@@ -176,6 +237,9 @@ OCCAMS_RPC_DECL asio::awaitable<std::error_code> tls_transport::connect(asio::an
                     : ::X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
     if (ok != 1) co_return make_error_code(errc::invalid_config);
   }
+  auto key = std::make_unique<std::string>(to.to_string() + " " + name);
+  if (auto* cache = detail::session_cache(st_->ctx->native_handle())) cache->offer(*key, ssl);
+  if (::SSL_set_ex_data(ssl, detail::tls_peer_key_index(), key.get()) == 1) key.release();  // freed with the SSL
   out.stream_ = std::move(s);
   out.established_ = out.send_close_notify_ = false;
   co_return std::error_code{};
