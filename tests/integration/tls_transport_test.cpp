@@ -67,6 +67,20 @@ asio::awaitable<std::error_code> echo_call(Client& c, std::string_view text = "h
   co_return ec;
 }
 
+/// Writes a ping frame on `s` and reads (the start of) its answer: the peer's connection runs,
+/// and what TLS sends before the answer (TLS 1.3's session tickets) has been read.
+template <class Stream>
+asio::awaitable<void> ping_and_answer(Stream& s) {
+  proto::frame_writer ping;
+  ping.add_ping(1);
+  auto frame = ping.buffers().front();
+  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(frame.data(), frame.size()), tok);
+  REQUIRE_FALSE(wec);
+  std::vector<char> answer(64);
+  auto [aec, an] = co_await s.async_read_some(asio::buffer(answer), tok);
+  REQUIRE_FALSE(aec);
+}
+
 /// A TLS client connecting to `server_cert`'s server fails with `expected`, which the server
 /// survives: a good client is served after it.
 void expect_refused(const std::string& server_cert, tls_client_options client, errc expected) {
@@ -254,15 +268,7 @@ TEST_CASE("a graceful server shutdown ends a TLS connection with close_notify", 
     asio::ssl::stream<asio::generic::stream_protocol::socket> raw(co_await raw_connect(where), ctx);
     auto [hec] = co_await raw.async_handshake(asio::ssl::stream_base::client, tok);
     REQUIRE_FALSE(hec);
-    // A ping answered: the server's handshake is over and the connection runs.
-    proto::frame_writer ping;
-    ping.add_ping(1);
-    auto frame = ping.buffers().front();
-    auto [wec, wn] = co_await asio::async_write(raw, asio::buffer(frame.data(), frame.size()), tok);
-    REQUIRE_FALSE(wec);
-    std::vector<char> answer(64);
-    auto [aec, an] = co_await raw.async_read_some(asio::buffer(answer), tok);
-    REQUIRE_FALSE(aec);
+    co_await ping_and_answer(raw);  // the server's handshake is over and the connection runs
     auto [sec] = co_await srv.async_shutdown(tok);
     CHECK_FALSE(sec);
     char byte;
@@ -351,17 +357,25 @@ TEST_CASE("a client's second connection to a server resumes the first one's TLS 
       auto sec = co_await client.start(s, transport_role::client);
       REQUIRE_FALSE(sec);
       reused.push_back(::SSL_session_reused(s.stream().native_handle()));
-      proto::frame_writer ping;
-      ping.add_ping(1);
-      auto frame = ping.buffers().front();
-      auto [wec, wn] = co_await asio::async_write(s, asio::buffer(frame.data(), frame.size()), tok);
-      REQUIRE_FALSE(wec);
-      std::vector<char> answer(64);
-      auto [aec, an] = co_await s.async_read_some(asio::buffer(answer), tok);
-      REQUIRE_FALSE(aec);
+      co_await ping_and_answer(s);
       client.shutdown_send(s);
       client.close(s);
     }
   });
   CHECK(reused == std::vector<int>{0, 1});
+}
+
+TEST_CASE("a TLS client gives up on a server that never answers its hello within the connect timeout",
+          "[tls][integration]") {
+  asio::io_context io;
+  // Accepts and stays silent: the TCP connect succeeds, the handshake never does.
+  asio::ip::tcp::acceptor silent(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket accepted(io);
+  silent.async_accept(accepted, [](boost::system::error_code) {});
+  auto where = address::tcp("127.0.0.1", silent.local_endpoint().port());
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, c] = co_await tls_connect(tls_transport::client(tls_certs::get().client()), where,
+                                        client_config{.connect_timeout = 300ms});
+    CHECK(ec == make_error_code(errc::unreachable));
+  });
 }
