@@ -33,6 +33,9 @@ struct options {
   std::string workload;  // empty: named after the matching BENCHMARK.md row, else "custom"
   long server_pid = 0;   // 0: no server CPU figure
   bool api = false;
+  // TLS (occams_bench only): the server's certificate, key and client CA; the client's CA,
+  // certificate, key and server name. The server speaks TLS with tls_cert, the client with tls_ca.
+  std::string tls_cert, tls_key, tls_client_ca, tls_ca, tls_server_name;
 
   bool has_tcp() const noexcept { return port.has_value(); }
   bool has_unix() const noexcept { return !unix_path.empty(); }
@@ -54,6 +57,8 @@ inline void usage(std::FILE* to, std::string_view prog) {
              "       {0} client --port P --connections N --inflight W --payload B --duration S\n"
              "                  [--warmup S] [--workload NAME] [--server-pid PID] [--host H]\n"
              "                  [--unix PATH] [--api]\n"
+             "TLS (occams_bench): server --tls-cert FILE --tls-key FILE [--tls-client-ca FILE];\n"
+             "                    client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
              "       {0} client ... --calls C   (instead of --duration and --warmup)\n"
              "The server needs --port or --unix (or both); the client uses --unix if given, else TCP.\n"
              "--calls C: exactly C calls in all (at least N x W), no warm-up, then stop (for callgrind).\n",
@@ -102,11 +107,25 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
     else if (arg == "--calls") ok = detail::parse_number(v, o.calls) && o.calls > 0;
     else if (arg == "--workload") o.workload = v;
     else if (arg == "--server-pid") ok = detail::parse_number(v, o.server_pid) && o.server_pid > 0;
+    else if (arg == "--tls-cert") o.tls_cert = v;
+    else if (arg == "--tls-key") o.tls_key = v;
+    else if (arg == "--tls-client-ca") o.tls_client_ca = v;
+    else if (arg == "--tls-ca") o.tls_ca = v;
+    else if (arg == "--tls-server-name") o.tls_server_name = v;
     else return fail(fmt::format("unknown option '{}'", arg));
     if (!ok) return fail(fmt::format("invalid value '{}' for {}", v, arg));
   }
   if (!o.has_tcp() && !o.has_unix()) return fail("--port or --unix is required");
   if (o.calls > 0 && (have_duration || have_warmup)) return fail("--calls excludes --duration and --warmup");
+  bool any_tls = !(o.tls_cert.empty() && o.tls_key.empty() && o.tls_client_ca.empty() && o.tls_ca.empty() &&
+                   o.tls_server_name.empty());
+  if (any_tls && prog != "occams_bench") return fail("the --tls-* options are occams_bench's");
+  if (o.tls_cert.empty() != o.tls_key.empty()) return fail("--tls-cert and --tls-key go together");
+  if (o.role == mode::server && (!o.tls_ca.empty() || !o.tls_server_name.empty()))
+    return fail("--tls-ca and --tls-server-name are client options");
+  if (o.role == mode::client && !o.tls_client_ca.empty()) return fail("--tls-client-ca is a server option");
+  if (o.role == mode::client && o.tls_ca.empty() && (!o.tls_cert.empty() || !o.tls_server_name.empty()))
+    return fail("the client's TLS options need --tls-ca");
   if (o.role == mode::client && !(have_conn && have_inflight && have_payload && (have_duration || o.calls > 0)))
     return fail("the client needs --connections, --inflight, --payload and --duration (or --calls)");
   return o;

@@ -5,6 +5,8 @@
 //                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
 //                       [--unix PATH] [--api]
 //   occams_bench client ... --calls C      (exactly C calls, no timed window: for callgrind)
+//   TLS: server --tls-cert FILE --tls-key FILE [--tls-client-ca FILE];
+//        client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]
 //
 // The server echoes numeric action 1 (msg and blob), answers other numeric actions
 // rpc_method_notfound, and serves the typed method Bench.echo (bytes in, the same bytes out);
@@ -17,6 +19,7 @@
 #include "server_lifetime.hpp"
 
 #include <occams_rpc.hpp>
+#include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -66,13 +69,15 @@ struct bench_dispatch {
 
 // --- server ---------------------------------------------------------------------------
 
-int run_server(const bench::options& opt) {
+template <class Transport>
+int serve(const bench::options& opt, Transport transport) {
   asio::io_context io(1);
   // A short close wait: at the end of a run nothing should still be in flight.
   server_config cfg{.close_wait = std::chrono::seconds(2)};
   bench_dispatch dispatch;
   dispatch.routes.add<Bench>(bench_service{});
-  server srv(io.get_executor(), std::move(dispatch), cfg, logger::to_stderr(log_level::warn));
+  basic_server<bench_dispatch, Transport> srv(io.get_executor(), std::move(dispatch), cfg,
+                                              logger::to_stderr(log_level::warn), std::move(transport));
   if (opt.has_tcp()) fmt::print("listening on {}\n", srv.listen(address::tcp(opt.host, *opt.port)).to_string());
   if (opt.has_unix()) fmt::print("listening on {}\n", srv.listen(address::unix_socket(opt.unix_path)).to_string());
   std::fflush(stdout);
@@ -84,6 +89,11 @@ int run_server(const bench::options& opt) {
   return bench::exit_ok;
 }
 
+int run_server(const bench::options& opt) {
+  if (opt.tls_cert.empty()) return serve(opt, socket_transport{});
+  return serve(opt, tls_transport::server(tls_server_options::from_files(opt.tls_cert, opt.tls_key, opt.tls_client_ca)));
+}
+
 // --- client ---------------------------------------------------------------------------
 
 // How to make one call. A Call has
@@ -93,8 +103,9 @@ int run_server(const bench::options& opt) {
 
 /// One call of numeric action 1 on the stream layer, the payload as its blob. The response
 /// goes into storage this loop owns (async_call_into), so steady-state calls allocate nothing.
+template <class Stream>
 struct stream_echo_call {
-  client_stream* client;
+  Stream* client;
   call_response response;
 
   auto start(std::span<const char> payload) { return client->async_call_into(echo_action, {}, payload, response, tok); }
@@ -110,8 +121,9 @@ struct stream_echo_call {
 };
 
 /// One call of Bench.echo through a typed stub, the payload as its argument.
+template <class Stream>
 struct api_echo_call {
-  api::stub<Bench> stub;
+  api::stub<Bench, Stream> stub;
 
   auto start(std::span<const char> payload) { return stub.echo(payload); }
   bool finish(Bench::echo::result_type& outcome, bench::echo_payload& payload, std::string& why) {
@@ -152,14 +164,16 @@ asio::awaitable<void> request_loop(client_run& run, Call call) {
   --run.live_loops;
 }
 
-asio::awaitable<int> run_stream_client(const bench::options& opt) {
+template <class Transport>
+asio::awaitable<int> run_stream_client(const bench::options& opt, Transport transport) {
+  using stream = basic_client_stream<Transport>;
   auto ex = co_await asio::this_coro::executor;
   address to = opt.has_unix() ? address::unix_socket(opt.unix_path) : address::tcp(opt.host, *opt.port);
   client_config cfg{.window = opt.inflight};
 
-  std::deque<client_stream> clients;  // stable addresses for the loops
+  std::deque<stream> clients;  // stable addresses for the loops
   for (std::uint32_t i = 0; i < opt.connections; ++i) {
-    auto [ec, c] = co_await client_stream::async_connect(ex, to, cfg, logger::to_stderr(log_level::warn), tok);
+    auto [ec, c] = co_await stream::async_connect(transport, ex, to, cfg, logger::to_stderr(log_level::warn), tok);
     if (ec) {
       fmt::print(stderr, "occams_bench: cannot connect to {}: {}\n", to.to_string(), ec.message());
       co_return bench::exit_failed;
@@ -175,8 +189,8 @@ asio::awaitable<int> run_stream_client(const bench::options& opt) {
   client_run run(opt);
   for (auto& c : clients)
     for (std::uint32_t w = 0; w < opt.inflight; ++w)
-      if (opt.api) asio::co_spawn(ex, request_loop(run, api_echo_call{api::stub<Bench>(c)}), asio::detached);
-      else asio::co_spawn(ex, request_loop(run, stream_echo_call{&c, {}}), asio::detached);
+      if (opt.api) asio::co_spawn(ex, request_loop(run, api_echo_call<stream>{api::stub<Bench, stream>(c)}), asio::detached);
+      else asio::co_spawn(ex, request_loop(run, stream_echo_call<stream>{&c, {}}), asio::detached);
 
   bool drained = co_await run.m.run();
   asio::steady_timer timer(ex);
@@ -194,10 +208,16 @@ asio::awaitable<int> run_stream_client(const bench::options& opt) {
 int run_client(const bench::options& opt) {
   asio::io_context io(1);
   int status = bench::exit_failed;
-  asio::co_spawn(io, run_stream_client(opt), [&](std::exception_ptr e, int s) {
+  auto done = [&](std::exception_ptr e, int s) {
     if (e) std::rethrow_exception(e);
     status = s;
-  });
+  };
+  if (opt.tls_ca.empty()) {
+    asio::co_spawn(io, run_stream_client(opt, socket_transport{}), done);
+  } else {
+    auto tls = tls_client_options::from_files(opt.tls_ca, opt.tls_cert, opt.tls_key, opt.tls_server_name);
+    asio::co_spawn(io, run_stream_client(opt, tls_transport::client(tls)), done);
+  }
   io.run();
   return status;
 }

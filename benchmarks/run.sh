@@ -4,7 +4,7 @@
 # twice (--runs), server pinned to CPU 0 and client to CPU 1, and prints a table of medians.
 #
 #   benchmarks/run.sh [--duration S] [--warmup S] [--quick] [--runs R]
-#                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4] [--out DIR]
+#                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4] [--out DIR] [--tls]
 #
 # --duration S: measured seconds per run (5); --warmup S: warm-up seconds (0.5);
 # --quick: duration 1, warm-up 0.2; --runs R: runs per cell (2). BUILD_JOBS (default 1) is
@@ -14,6 +14,9 @@
 # api@LABEL per build, LABEL defaulting to A, B, ...; raw from the first DIR only), with a
 # "vs LABEL" column: each build's figure over the first's. --workloads: a subset (all four).
 # The runs of a workload are interleaved (run 1 of every system, then run 2, ...).
+# --tls: the stream and API layers also over TLS (certificates made by
+# tests/integration/tls_make_certs.sh in a temporary directory), as stream@tls and api@tls
+# beside stream@plain and api@plain, with a "vs plain" column: TLS's figure over plaintext's.
 # The JSON lines go to build/release/bench-results/<time>.jsonl (or --out DIR). Every process
 # this script starts is waited for, and only the server PIDs it started are ever killed.
 set -u
@@ -26,6 +29,7 @@ warmup=0.5
 runs=2
 only_workloads=
 out_dir=
+tls=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
@@ -35,12 +39,14 @@ while [[ $# -gt 0 ]]; do
     --bin-dir) add_bin_dir "${2:?--bin-dir needs a value}"; shift 2 ;;
     --workloads) only_workloads=${2:?--workloads needs a value}; shift 2 ;;
     --out) out_dir=${2:?--out needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tls) tls=1; shift ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs must be a positive integer" >&2; exit 2; }
+[[ $tls -eq 0 || ${#bin_dirs[@]} -eq 0 ]] || { echo "run.sh: --tls runs this checkout's build only (no --bin-dir)" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 check_bin_dirs occams_bench raw_bench
@@ -68,12 +74,20 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# The systems: label, binary, extra client flags.
-systems=("raw|$bin/raw_bench|" "stream|$bin/occams_bench|" "api|$bin/occams_bench|--api")
+# The systems: label, binary, extra client flags, extra server flags.
+systems=("raw|$bin/raw_bench||" "stream|$bin/occams_bench||" "api|$bin/occams_bench|--api|")
+if [[ $tls -eq 1 ]]; then
+  mkdir "$tmp/certs" && sh "$root/tests/integration/tls_make_certs.sh" "$tmp/certs" >"$tmp/certs/log" 2>&1 \
+    || { echo "run.sh: could not make the TLS certificates: $(cat "$tmp/certs/log")" >&2; exit 1; }
+  tls_server="--tls-cert $tmp/certs/server.pem --tls-key $tmp/certs/server.key"
+  tls_client="--tls-ca $tmp/certs/ca.pem --tls-server-name localhost"
+  systems=("raw|$bin/raw_bench||" "stream@plain|$bin/occams_bench||" "api@plain|$bin/occams_bench|--api|"
+           "stream@tls|$bin/occams_bench|$tls_client|$tls_server" "api@tls|$bin/occams_bench|--api $tls_client|$tls_server")
+fi
 if [[ ${#bin_dirs[@]} -gt 0 ]]; then
   systems=("raw|$bin/raw_bench|")
   for i in "${!bin_dirs[@]}"; do
-    systems+=("stream@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|" "api@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--api")
+    systems+=("stream@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench||" "api@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--api|")
   done
 fi
 
@@ -89,10 +103,11 @@ failures=0
 
 # One server/client pair; appends the client's JSON line to the results.
 run_pair() {
-  local label=$1 exe=$2 extra=$3 name=$4 conns=$5 inflight=$6 payload=$7 rep=$8
+  local label=$1 exe=$2 extra=$3 server_extra=$4 name=$5 conns=$6 inflight=$7 payload=$8 rep=$9
   local port
   port=$(free_port) || return 1
-  "${pin_server[@]}" "$exe" server --port "$port" --lifetime "$lifetime" >"$tmp/server.out" 2>"$tmp/server.err" &
+  # shellcheck disable=SC2086 # $server_extra is empty or flags without spaces
+  "${pin_server[@]}" "$exe" server --port "$port" --lifetime "$lifetime" $server_extra >"$tmp/server.out" 2>"$tmp/server.err" &
   server_pid=$!
   # A pinned process may wait long for its CPU on a busy machine: allow 30 s to start.
   for _ in $(seq 600); do
@@ -105,7 +120,7 @@ run_pair() {
     stop_server 5
     return 1
   fi
-  # shellcheck disable=SC2086 # $extra is empty or one flag
+  # shellcheck disable=SC2086 # $extra is empty or flags without spaces
   "${pin_client[@]}" "$exe" client --port "$port" --connections "$conns" --inflight "$inflight" \
     --payload "$payload" --duration "$duration" --warmup "$warmup" --workload "$name" \
     --server-pid "$server_pid" $extra >"$tmp/client.out" 2>"$tmp/client.err"
@@ -126,8 +141,9 @@ for w in "${workloads[@]}"; do
   read -r name conns inflight payload <<<"$w"
   for rep in $(seq "$runs"); do
     for s in "${systems[@]}"; do
-      IFS='|' read -r label exe extra <<<"$s"
-      run_pair "$label" "$exe" "$extra" "$name" "$conns" "$inflight" "$payload" "$rep" || failures=$((failures + 1))
+      IFS='|' read -r label exe extra server_extra <<<"$s"
+      run_pair "$label" "$exe" "$extra" "$server_extra" "$name" "$conns" "$inflight" "$payload" "$rep" \
+        || failures=$((failures + 1))
     done
   done
 done

@@ -3,6 +3,9 @@ include(GNUInstallDirs)
 find_package(Threads REQUIRED)
 find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS headers)
 find_package(fmt REQUIRED CONFIG)
+if(OCCAMS_RPC_TLS)
+  find_package(OpenSSL 3 REQUIRED)  # Debian: libssl-dev
+endif()
 
 # msgpack-cxx: Debian's libmsgpack-cxx-dev depends on libboost-dev (1.74), which conflicts
 # with Boost 1.81, so scripts/install-deps.sh unpacks the package into .deps/msgpack instead.

@@ -1,6 +1,10 @@
 include(CMakePackageConfigHelpers)
 install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS occams_rpc occams_rpc_compiled EXPORT occams_rpc-targets
+set(occams_rpc_installed_targets occams_rpc occams_rpc_compiled)
+if(OCCAMS_RPC_TLS)
+  list(APPEND occams_rpc_installed_targets occams_rpc_tls_headers occams_rpc_tls)
+endif()
+install(TARGETS ${occams_rpc_installed_targets} EXPORT occams_rpc-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT occams_rpc-targets NAMESPACE occams_rpc::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/occams_rpc)

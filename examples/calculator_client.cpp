@@ -1,16 +1,21 @@
 // calculator_client: the typed API's client side (see calculator_services.hpp).
 //
 //   calculator_client --connect ADDR [--calls N] [--workers W] [--timeout MS]
+//                     [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]]
 //
 // Calls each method of CalService and EchoService once and prints what came back, including
 // the methods' own errors, then makes N `add` calls from W coroutines at once through one
 // stub (default 10000 and 32) and prints the rate. A call that fails prints the error it got
 // (a timeout, a lost connection...). --timeout bounds each call and the connect (default: the
 // library's, 20 s and 10 s); against a server that does not answer, the client gives up after
-// about one timeout per call and skips the many calls. Exits 0 if every answer was right, 1 if
-// not, 2 for bad arguments.
+// about one timeout per call and skips the many calls. --tls-ca connects over TLS, trusting that
+// CA (docs/tls.md); --tls-cert and --tls-key present a client certificate (mutual TLS);
+// --tls-server-name is the name to expect in the server's certificate (default: the host of
+// ADDR). Exits 0 if every answer was right, 1 if not, 2 for bad arguments.
 
 #include "calculator_services.hpp"
+
+#include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -39,6 +44,7 @@ struct options {
   std::uint64_t calls = 10000;
   std::uint64_t workers = 32;
   std::uint64_t timeout_ms = 0;  // 0: the library's defaults
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;  // TLS when tls_ca is set
 };
 
 constexpr std::string_view usage =
@@ -47,7 +53,10 @@ constexpr std::string_view usage =
     "  --calls N       add calls to make at once after the checks (default 10000)\n"
     "  --workers W     coroutines making them (default 32, at least 1)\n"
     "  --timeout MS    timeout of each call and of the connect, in milliseconds\n"
-    "                  (default: 20000 per call, 10000 to connect)\n";
+    "                  (default: 20000 per call, 10000 to connect)\n"
+    "  --tls-ca FILE   connect over TLS, trusting this PEM CA certificate\n"
+    "  --tls-cert FILE, --tls-key FILE  a client certificate and key (mutual TLS)\n"
+    "  --tls-server-name NAME  the name the server's certificate must carry (default: ADDR's host)\n";
 
 /// What a call came back with, as a person reads it.
 template <class R>
@@ -87,7 +96,9 @@ struct checker {
   }
 };
 
-asio::awaitable<int> run(const options& opt) {
+template <class Transport>
+asio::awaitable<int> run(const options& opt, Transport transport) {
+  using stream_type = basic_client_stream<Transport>;
   auto ex = co_await asio::this_coro::executor;
   client_config cfg;
   if (opt.timeout_ms > 0) {
@@ -95,15 +106,15 @@ asio::awaitable<int> run(const options& opt) {
     // Timeouts are checked once per tick (1 s by default): a short timeout needs a short tick.
     cfg.timeout_tick = std::clamp(cfg.call_timeout / 10, std::chrono::milliseconds(10), cfg.timeout_tick);
   }
-  auto [ec, stream] = co_await client_stream::async_connect(ex, parse_address(opt.connect), cfg, {},
-                                                            asio::as_tuple(asio::deferred));
+  auto [ec, stream] = co_await stream_type::async_connect(transport, ex, parse_address(opt.connect), cfg, {},
+                                                          asio::as_tuple(asio::deferred));
   if (ec) {
     fmt::print(stderr, "calculator_client: cannot connect to {}: {}\n", opt.connect, ec.message());
     co_return 1;
   }
   // Stubs are cheap views of the stream: one per service.
-  api::stub<CalService> cal(stream);
-  api::stub<EchoService> echo(stream);
+  api::stub<CalService, stream_type> cal(stream);
+  api::stub<EchoService, stream_type> echo(stream);
 
   checker check;
   check.value("CalService.inc(41)", co_await cal.inc(41), 42);
@@ -165,6 +176,18 @@ bool parse_count(std::string_view s, std::uint64_t& out) {
 bool parse_options(int argc, char** argv, options& opt) {
   for (int i = 1; i < argc; i += 2) {
     std::string_view arg = argv[i];
+    if (arg == "--tls-ca" || arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-server-name") {
+      if (i + 1 >= argc) {
+        fmt::print(stderr, "calculator_client: {} needs a value\n", arg);
+        return false;
+      }
+      std::string& field = arg == "--tls-ca"     ? opt.tls_ca
+                           : arg == "--tls-cert" ? opt.tls_cert
+                           : arg == "--tls-key"  ? opt.tls_key
+                                                 : opt.tls_server_name;
+      field = argv[i + 1];
+      continue;
+    }
     if (arg != "--connect" && arg != "--calls" && arg != "--workers" && arg != "--timeout") {
       fmt::print(stderr, "calculator_client: unknown option '{}'\n", arg);
       return false;
@@ -192,6 +215,11 @@ bool parse_options(int argc, char** argv, options& opt) {
     fmt::print(stderr, "calculator_client: --connect ADDR is required\n");
     return false;
   }
+  if (opt.tls_cert.empty() != opt.tls_key.empty() ||
+      (opt.tls_ca.empty() && !(opt.tls_cert.empty() && opt.tls_server_name.empty()))) {
+    fmt::print(stderr, "calculator_client: --tls-cert and --tls-key go together, and the TLS flags need --tls-ca\n");
+    return false;
+  }
   if (address a; auto ec = parse_address(opt.connect, a)) {
     fmt::print(stderr, "calculator_client: --connect '{}': {}\n", opt.connect, ec.message());
     return false;
@@ -214,10 +242,16 @@ int main(int argc, char** argv) {
   try {
     asio::io_context io(1);
     int status = 1;
-    asio::co_spawn(io, run(opt), [&](std::exception_ptr e, int s) {
+    auto done = [&](std::exception_ptr e, int s) {
       if (e) std::rethrow_exception(e);
       status = s;
-    });
+    };
+    if (opt.tls_ca.empty()) {
+      asio::co_spawn(io, run(opt, socket_transport{}), done);
+    } else {
+      auto tls = tls_client_options::from_files(opt.tls_ca, opt.tls_cert, opt.tls_key, opt.tls_server_name);
+      asio::co_spawn(io, run(opt, tls_transport::client(tls)), done);
+    }
     io.run();
     return status;
   } catch (const std::exception& e) {

@@ -1,13 +1,17 @@
 // calculator_server: the typed API's server side (see calculator_services.hpp).
 //
-//   calculator_server [--listen ADDR]
+//   calculator_server [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 //
 // Serves CalService (inc, add, div) and EchoService (repeat, io_error) with one api::router.
 // ADDR is "host:port", "[v6]:port", "/path" or "unix:/path" (default 127.0.0.1:0, a free
-// port). Prints exactly one line to stdout, "listening on <address>", then serves until SIGINT
-// or SIGTERM, and shuts down gracefully.
+// port). With --tls-cert and --tls-key it serves over TLS (docs/tls.md); --tls-client-ca also
+// requires every client to present a certificate that CA signed (mutual TLS). Prints exactly
+// one line to stdout, "listening on <address>", then serves until SIGINT or SIGTERM, and shuts
+// down gracefully.
 
 #include "calculator_services.hpp"
+
+#include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -26,18 +30,65 @@
 namespace asio = boost::asio;
 using namespace occams_rpc;
 
+namespace {
+
+constexpr std::string_view usage =
+    "usage: calculator_server [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
+    "  ADDR: host:port, [v6]:port, /path or unix:/path (default 127.0.0.1:0)\n"
+    "  --tls-cert FILE       serve over TLS with this PEM certificate chain\n"
+    "  --tls-key FILE        and this PEM private key\n"
+    "  --tls-client-ca FILE  mutual TLS: clients need a certificate this CA signed\n";
+
+/// Serves until SIGINT or SIGTERM through `transport`.
+template <class Transport>
+void serve(const address& where, Transport transport) {
+  asio::io_context io(1);
+  auto log = logger::to_stderr(log_level::warn);
+  // One router serves both services; it routes "CalService.add" to calculator::add.
+  api::router routes(log);
+  routes.add<CalService>(calculator{}).add<EchoService>(echo{});
+  basic_server<api::router, Transport> srv(io.get_executor(), std::move(routes), server_config{}, log,
+                                           std::move(transport));
+  address local = srv.listen(where);
+  fmt::print("listening on {}\n", local.to_string());
+  std::fflush(stdout);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::deferred));
+        if (ec) co_return;
+        fmt::print(stderr, "calculator_server: signal {}: shutting down\n", signo);
+        co_await srv.async_shutdown(asio::as_tuple(asio::deferred));
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  io.run();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string listen_on = "127.0.0.1:0";
+  std::string tls_cert, tls_key, tls_client_ca;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--listen" && i + 1 < argc) {
-      listen_on = argv[++i];
-    } else {
-      fmt::print(arg == "-h" || arg == "--help" ? stdout : stderr,
-                 "usage: calculator_server [--listen ADDR]\n"
-                 "  ADDR: host:port, [v6]:port, /path or unix:/path (default 127.0.0.1:0)\n");
+    bool has_value = i + 1 < argc;
+    if (arg == "--listen" && has_value) listen_on = argv[++i];
+    else if (arg == "--tls-cert" && has_value) tls_cert = argv[++i];
+    else if (arg == "--tls-key" && has_value) tls_key = argv[++i];
+    else if (arg == "--tls-client-ca" && has_value) tls_client_ca = argv[++i];
+    else {
+      fmt::print(arg == "-h" || arg == "--help" ? stdout : stderr, "{}", usage);
       return arg == "-h" || arg == "--help" ? 0 : 2;
     }
+  }
+  if (tls_cert.empty() != tls_key.empty() || (tls_cert.empty() && !tls_client_ca.empty())) {
+    fmt::print(stderr, "calculator_server: --tls-cert and --tls-key go together (and --tls-client-ca needs them)\n{}",
+               usage);
+    return 2;
   }
   address where;
   if (parse_address(listen_on, where)) {
@@ -46,29 +97,11 @@ int main(int argc, char** argv) {
   }
 
   try {
-    asio::io_context io(1);
-    auto log = logger::to_stderr(log_level::warn);
-    // One router serves both services; it routes "CalService.add" to calculator::add.
-    api::router routes(log);
-    routes.add<CalService>(calculator{}).add<EchoService>(echo{});
-    server srv(io.get_executor(), std::move(routes), server_config{}, log);
-    address local = srv.listen(where);
-    fmt::print("listening on {}\n", local.to_string());
-    std::fflush(stdout);
-
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::deferred));
-          if (ec) co_return;
-          fmt::print(stderr, "calculator_server: signal {}: shutting down\n", signo);
-          co_await srv.async_shutdown(asio::as_tuple(asio::deferred));
-        },
-        [](std::exception_ptr e) {
-          if (e) std::rethrow_exception(e);
-        });
-    io.run();
+    if (tls_cert.empty()) {
+      serve(where, socket_transport{});
+    } else {
+      serve(where, tls_transport::server(tls_server_options::from_files(tls_cert, tls_key, tls_client_ca)));
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "calculator_server: {}\n", e.what());
     return 1;

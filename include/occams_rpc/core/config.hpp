@@ -50,6 +50,10 @@ struct server_config {
   std::chrono::milliseconds close_wait = std::chrono::seconds{90};
   /// A write stuck this long closes the connection.
   std::chrono::milliseconds write_timeout = std::chrono::seconds{5};
+  /// A connection's start step (the TLS handshake of tls_transport; nothing for plain TCP and
+  /// Unix sockets) must finish within this, else the connection is closed and logged (the
+  /// peer sees its connection closed). Meanwhile it counts as a connection.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds{10};
   /// A request frame must arrive whole within this once its first byte has (time spent paused by
   /// the server's own back-pressure does not count); else the connection is closed.
   std::chrono::milliseconds read_timeout = std::chrono::seconds{5};

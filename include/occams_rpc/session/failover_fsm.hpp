@@ -54,7 +54,8 @@ class failover_fsm {
   /// and errc::closed from an address no longer in `candidates` (update_addresses removed it);
   /// the retry goes to another address while at most retry_limit retries were made, the pool
   /// is not closed, and the caller has not `cancelled` (then: fail with errc::cancelled).
-  /// Anything else completes the call as the attempt did.
+  /// Anything else completes the call as the attempt did, among them user errors and the
+  /// tls_* errors (is_tls_error: a certificate refused is refused at every address).
   OCCAMS_RPC_DECL failover_action on_result(std::error_code ec, std::span<const failover_candidate> candidates,
                                             bool closed, bool cancelled);
 

@@ -7,7 +7,9 @@
 // healthy connections. While none is up, a call waits for one (at most the connect timeout,
 // then it fails with `unreachable`; beyond max_waiting waiting calls it fails with
 // `overloaded`) or, with wait_for_connection = false, fails with `unreachable` at once: nothing
-// hangs, and nothing piles up without bound.
+// hangs, and nothing piles up without bound. A connect that fails in a way a retry will not
+// cure (not is_retriable: a TLS certificate refused, a plaintext server...) fails the waiting
+// calls with its own error at once, and so the calls made until a connect succeeds.
 //
 // The keeper's decisions (when to connect, back off, ping, drop) are session::pool_keeper_fsm;
 // the coroutine here only carries them out. Calls waiting for a connection wait in a
@@ -84,6 +86,9 @@ class basic_client_pool {
     waiting_queue waiting;  // its calls are owned here: see take_waiting
     detail::ticker sweeper;  // fails waiting calls past their connect timeout
     bool closed = false;
+    // The last connect's error when a retry cannot cure it (a TLS certificate refused...):
+    // calls fail with it at once, not with `unreachable` after the connect timeout.
+    std::error_code setup_error;
 
     state(asio::any_io_executor e, Transport t, address a, const client_config& c, const pool_config& p, logger l)
         : shutdown_hook(e), ex(e), transport(std::move(t)), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweeper(e) {}
@@ -225,7 +230,9 @@ class basic_client_pool {
     auto slot = asio::get_associated_cancellation_slot(handler);
     detail::call_handler h;
     h.template emplace<detail::complete_with_response>(std::forward<Handler>(handler), st->ex);
-    if (std::error_code why = session::admit_waiting_call(st->pcfg, st->closed, st->waiting.size())) {
+    std::error_code why = st->closed || !st->setup_error ? std::error_code{} : st->setup_error;
+    if (!why) why = session::admit_waiting_call(st->pcfg, st->closed, st->waiting.size());
+    if (why) {
       h.post(why, &buffers);
       return;
     }
@@ -277,6 +284,16 @@ class basic_client_pool {
     }
   }
 
+  /// A connect failed in a way a retry will not cure: the waiting calls and the calls made
+  /// until a connect succeeds fail with its error (failover_pool does not retry it).
+  static void fail_waiting_with(const std::shared_ptr<state>& st, std::error_code ec) {
+    if (st->setup_error != ec)
+      st->log.warn("pool: connect to {} failed: {}; calls fail with this until a connect succeeds",
+                   st->where.to_string(), ec.message());
+    st->setup_error = ec;
+    while (std::unique_ptr<waiting_call> w = st->take_waiting()) w->handler.post(ec, &w->buffers);
+  }
+
   /// One connection's keeper: carries out what its pool_keeper_fsm decides.
   static asio::awaitable<void> keep(std::shared_ptr<state> st, member* m) {
     session::pool_keeper_fsm& fsm = m->fsm;
@@ -287,6 +304,7 @@ class basic_client_pool {
           auto [ec, s] = co_await stream::async_connect(st->transport, st->ex, st->where, st->ccfg, st->log, tok);
           auto now = clock::now();
           if (ec) {
+            if (!is_retriable(ec) && ec != errc::cancelled && !st->closed) fail_waiting_with(st, ec);
             next = fsm.on_connect_failed(now);
             if (next.step == session::keeper_step::wait)
               st->log.debug("pool: connect to {} failed: {}; retrying in {} ms", st->where.to_string(), ec.message(),
@@ -299,6 +317,7 @@ class basic_client_pool {
             co_return;
           }
           m->s = std::move(s);
+          st->setup_error = {};
           st->log.debug("pool: connected to {}", st->where.to_string());
           flush_waiting(st);
           break;

@@ -20,7 +20,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <memory>
 #include <span>
@@ -64,12 +67,12 @@ class basic_client_stream {
     if (conn_) close();
   }
 
-  /// Connects to `to` within cfg.connect_timeout through `transport` (a copy is kept: it
-  /// closes the connection), then runs the transport's start step for a client (nothing for
-  /// TCP, Unix and memory; the start step has no time limit of its own yet).
+  /// Connects to `to` through `transport` (a copy is kept: it closes the connection), then
+  /// runs the transport's start step for a client (nothing for TCP, Unix and memory; the TLS
+  /// handshake), both within cfg.connect_timeout.
   ///
   /// Completion signature: void(std::error_code, basic_client_stream); the error is
-  /// errc::unreachable when no connection could be made in time, errc::cancelled when
+  /// errc::unreachable when no connection could be made and started in time, errc::cancelled when
   /// cancelled, or the start step's error. Cancellation: terminal, partial and total are
   /// honoured (no connection is left behind). Executor: the handler runs on its associated
   /// executor, else `ex`. Thread safety: may be called from any thread.
@@ -88,10 +91,14 @@ class basic_client_stream {
             // co_spawn passes on terminal cancellation only; honour every type, as async_call does.
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
             co_await asio::this_coro::throw_if_cancelled(false);
+            using namespace asio::experimental::awaitable_operators;
             socket_type s(ex);
+            asio::steady_timer deadline(ex, cfg.connect_timeout);  // for the start step too
             auto ec = co_await t.connect(ex, to, cfg.connect_timeout, s);
             if (!ec) {
-              ec = co_await t.start(s, transport_role::client);
+              auto started = co_await (t.start(s, transport_role::client) ||
+                                       deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+              ec = started.index() == 0 ? std::get<0>(started) : make_error_code(errc::unreachable);
               if (ec) t.close(s);
             }
             asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;

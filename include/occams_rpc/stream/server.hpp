@@ -32,7 +32,9 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include <chrono>
@@ -63,6 +65,14 @@ class basic_server {
   };
   using connection_list = boost::intrusive::list<connection, boost::intrusive::base_hook<detail::connection_hook>,
                                                  boost::intrusive::constant_time_size<false>>;
+  /// A connection in its start step (a TLS handshake): its deadline, which a stop cancels.
+  /// It unlinks itself when destroyed (also when the context goes with the step suspended).
+  struct starting_connection
+      : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+    asio::steady_timer deadline;
+    starting_connection(const asio::any_io_executor& ex, std::chrono::milliseconds limit) : deadline(ex, limit) {}
+  };
+  using starting_list = boost::intrusive::list<starting_connection, boost::intrusive::constant_time_size<false>>;
 
   struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
@@ -73,6 +83,7 @@ class basic_server {
     std::shared_ptr<session::memory_budget> budget;
     std::list<listening> listeners;
     connection_list connections;  // the open ones; each unlinks itself when it closes
+    starting_list starting;       // in their start step; each unlinks itself when it ends
     bool stopping = false;  // graceful shutdown under way
     bool stopped = false;   // closed at once
     std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
@@ -154,9 +165,10 @@ class basic_server {
         token);
   }
 
-  /// Connections open now (read on the server's executor).
+  /// Connections open now, counting those still in their start step (a TLS handshake), which
+  /// hold a socket too (read on the server's executor).
   std::size_t connection_count() const {
-    std::size_t n = 0;
+    std::size_t n = st_->starting.size();
     for (auto& c : st_->connections)
       if (!c.closed()) ++n;
     return n;
@@ -243,12 +255,25 @@ class basic_server {
   }
 
   /// Runs the transport's start step for an accepted connection, then starts the connection.
-  /// The step has no time limit of its own yet (a TLS handshake will need one), and a
-  /// connection in it is not listed: a shutdown does not wait for it, and it is dropped when
-  /// the step ends after the shutdown began.
+  /// The step is bounded by cfg.handshake_timeout (a silent peer is closed then, and logged);
+  /// while it runs the connection counts in connection_count(), and a stop (graceful or not)
+  /// cancels it and closes the socket. A graceful shutdown completes once it has.
   static asio::awaitable<void> start_then_run(std::shared_ptr<state> st, socket_type s) {
-    std::error_code ec = co_await st->transport.start(s, transport_role::server);
+    using namespace asio::experimental::awaitable_operators;
+    starting_connection entry(st->ex, st->cfg.handshake_timeout);
+    st->starting.push_back(entry);
+    auto result = co_await (st->transport.start(s, transport_role::server) ||
+                            entry.deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+    entry.unlink();
+    std::error_code ec = result.index() == 0 ? std::get<0>(result) : std::error_code{};
     if (st->stopping) {
+      st->transport.close(s);
+      if (st->connections.empty() && st->starting.empty()) finish_shutdown(st);
+      co_return;
+    }
+    if (result.index() == 1) {
+      st->log.info("connection from {} closed: its start step (TLS handshake) did not finish within {} ms",
+                   st->transport.describe_peer(s), st->cfg.handshake_timeout.count());
       st->transport.close(s);
       co_return;
     }
@@ -281,7 +306,7 @@ class basic_server {
     // Its fd is free again: a listener backing off from EMFILE may accept now.
     for (auto& e : st->listeners)
       if (e.backing_off) e.retry.cancel();
-    if (st->stopping && st->connections.empty()) finish_shutdown(st);
+    if (st->stopping && st->connections.empty() && st->starting.empty()) finish_shutdown(st);
   }
 
   /// The open connections, in a list reused from call to call (closing one edits the list).
@@ -301,8 +326,9 @@ class basic_server {
       for (auto& l : st->listeners) l.close();
       for (auto& c : live) c->stop_reading();
       live.clear();
+      for (auto& e : st->starting) e.deadline.cancel();
     }
-    if (st->connections.empty()) finish_shutdown(st);
+    if (st->connections.empty() && st->starting.empty()) finish_shutdown(st);
   }
 
   static void finish_shutdown(const std::shared_ptr<state>& st) {
@@ -313,6 +339,7 @@ class basic_server {
   static void hard_stop(const std::shared_ptr<state>& st) {
     st->stopping = st->stopped = true;
     for (auto& l : st->listeners) l.close();
+    for (auto& e : st->starting) e.deadline.cancel();
     auto& live = live_connections(st);
     for (auto& c : live) c->force_close("server destroyed");
     live.clear();

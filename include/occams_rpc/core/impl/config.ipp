@@ -32,6 +32,7 @@ OCCAMS_RPC_DECL std::optional<std::string> server_config::problem() const {
   if (close_wait < 0ms) return "server_config.close_wait must not be negative";
   if (write_timeout <= 0ms) return "server_config.write_timeout must be positive";
   if (read_timeout <= 0ms) return "server_config.read_timeout must be positive";
+  if (handshake_timeout <= 0ms) return "server_config.handshake_timeout must be positive";
   if (timer_tick <= 0ms) return "server_config.timer_tick must be positive";
   if (max_inflight == 0) return "server_config.max_inflight must be at least 1";
   if (buffer_size < 512) return fmt::format("server_config.buffer_size must be at least 512, not {}", buffer_size);
