@@ -15,9 +15,16 @@
 // net/http does, and at once when a connection closes); large request frames draw on one
 // server-wide memory budget; each connection has idle, read and write timeouts. A connection
 // is listed in O(1) and unlisted in O(1), so closing many at once costs each one the same.
+//
+// Threads (docs/threads.md): a server given several executors (a runtime::context_pool's)
+// spreads accepted connections over them; each connection then lives wholly on its executor
+// (its reads, writes, ticks, dispatch and answers), and the server keeps one list of
+// connections per executor, touched only there. The counters, the stop flags and the memory
+// budget are shared and thread-safe.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
 #include <occams_rpc/session/memory_budget.hpp>
@@ -35,6 +42,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include <atomic>
+#include <mutex>
+
 #include <chrono>
 #include <exception>
 #include <list>
@@ -50,12 +60,18 @@ class basic_server {
   using listener = typename Transport::listener_type;
   using socket_type = typename Transport::socket_type;
 
-  /// A listener and the timer of its accept back-off.
+  struct shard;
+
+  /// A listener, where its accept loop runs, and the timer of its accept back-off. Touched on
+  /// its executor only (closing it is posted there).
   struct listening {
     std::unique_ptr<listener> l;
+    asio::any_io_executor ex;
+    shard* only;  // SO_REUSEPORT, one listener per executor: accepts onto this one; else round robin
     asio::steady_timer retry;
-    bool backing_off = false;
-    listening(std::unique_ptr<listener> lst, const asio::any_io_executor& ex) : l(std::move(lst)), retry(ex) {}
+    std::atomic<bool> backing_off{false};
+    listening(std::unique_ptr<listener> lst, const asio::any_io_executor& e, shard* s)
+        : l(std::move(lst)), ex(e), only(s), retry(e) {}
     void close() {
       l->close();
       retry.cancel();
@@ -64,32 +80,45 @@ class basic_server {
   using connection_list = boost::intrusive::list<connection, boost::intrusive::base_hook<detail::connection_hook>,
                                                  boost::intrusive::constant_time_size<false>>;
 
-  struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
+  /// The connections living on one executor: touched only there.
+  struct shard {
     asio::any_io_executor ex;
+    connection_list connections;  // the open ones; each unlinks itself when it closes
+    std::vector<std::shared_ptr<connection>> live_scratch;
+    explicit shard(asio::any_io_executor e) : ex(std::move(e)) {}
+  };
+
+  struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
+    asio::any_io_executor ex;  // the server's own: round-robin accept loops, shutdown, its waiters
     Transport transport;
     std::shared_ptr<Dispatch> dispatch;
     server_config cfg;
     logger log;
     std::shared_ptr<session::memory_budget> budget;
-    std::list<listening> listeners;
-    connection_list connections;  // the open ones; each unlinks itself when it closes
-    asio::steady_timer timer;
-    bool stopping = false;  // graceful shutdown under way
-    bool stopped = false;   // closed at once
-    std::chrono::steady_clock::time_point shutdown_started{};
+    std::vector<std::unique_ptr<shard>> shards;  // fixed at construction
+    std::mutex listeners_mutex;                  // guards the list, not the listeners
+    std::list<listening> listeners;              // never erased: entries outlive their loops
+    std::atomic<std::size_t> backing_off{0};     // listeners backing off from EMFILE and the like
+    std::atomic<std::size_t> next_shard{0};
+    std::atomic<bool> stopping{false};  // graceful shutdown under way
+    std::atomic<bool> stopped{false};   // closed at once
+    std::atomic<std::size_t> accepted{0};
+    std::atomic<std::size_t> open{0};  // connections started and not closed yet
+    // On ex only:
+    asio::steady_timer close_wait_timer;
     std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
-    std::size_t accepted = 0;
-    std::vector<std::shared_ptr<connection>> live_scratch;
 
-    state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l, Transport t)
-        : shutdown_hook(e),
-          ex(e),
+    state(std::vector<asio::any_io_executor> exs, Dispatch d, const server_config& c, logger l, Transport t)
+        : shutdown_hook(exs.at(0)),
+          ex(exs[0]),
           transport(std::move(t)),
           dispatch(std::make_shared<Dispatch>(std::move(d))),
           cfg(c),
           log(std::move(l)),
           budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)),
-          timer(e) {}
+          close_wait_timer(ex) {
+      for (auto& e : exs) shards.push_back(std::make_unique<shard>(std::move(e)));
+    }
 
     /// The context is being destroyed: drop the shutdown waiters' handlers unrun (they may own
     /// the coroutine that owns the server).
@@ -109,10 +138,18 @@ class basic_server {
   /// listens, accepts, starts and closes every connection (each connection keeps a copy).
   basic_server(executor_type ex, Dispatch dispatch, const server_config& cfg = {}, logger log = {},
                Transport transport = {})
-      : st_(std::make_shared<state>(ex, std::move(dispatch), (validate(cfg), cfg), std::move(log),
-                                    std::move(transport))) {
-    asio::co_spawn(st_->ex, timer_loop(st_), log_failure{st_->log, "timer"});
-  }
+      : basic_server(std::vector<executor_type>{std::move(ex)}, std::move(dispatch), cfg, std::move(log),
+                     std::move(transport)) {}
+  /// A server on several executors (runtime::context_pool::executors()): accepted connections
+  /// are spread over them in turn (or, listening with reuse_port, one listener per executor
+  /// takes what the kernel gives it), and each lives wholly on its own. The first executor is
+  /// the server's own. Each must be serial (one thread, or a strand). The dispatch is then
+  /// called from every executor's thread at once: it must be safe to call concurrently.
+  /// Throws std::system_error(errc::invalid_config) for a bad config or no executor.
+  basic_server(std::vector<executor_type> executors, Dispatch dispatch, const server_config& cfg = {},
+               logger log = {}, Transport transport = {})
+      : st_(std::make_shared<state>((validate(cfg, executors), std::move(executors)), std::move(dispatch), cfg,
+                                    std::move(log), std::move(transport))) {}
   basic_server(const basic_server&) = delete;
   basic_server& operator=(const basic_server&) = delete;
   /// Closes the listeners and every connection at once (use async_shutdown to be graceful).
@@ -123,22 +160,20 @@ class basic_server {
   /// Listens on `where` ("host:port", "[v6]:port", "/path" or "unix:/path") with `options`
   /// (backlog, SO_REUSEPORT) and starts accepting. Returns the address listened on (with the
   /// real port for port 0). Throws std::system_error if the address is invalid or cannot be
-  /// bound. Call it on the server's executor or before the executor runs.
+  /// bound. Any thread.
+  ///
+  /// On several executors: one listener on the server's executor hands accepted connections
+  /// to the executors in turn; with options.reuse_port on TCP, each executor gets a listener
+  /// of its own on the same port instead, and the kernel spreads the connections (by a hash
+  /// of their addresses: uneven for a few connections; see docs/threads.md).
   address listen(std::string_view where, const listen_options& options = {}) {
     return listen(parse_address(where), options);
   }
   address listen(const address& where, const listen_options& options = {}) {
-    std::unique_ptr<listener> l;
-    try {
-      l = std::make_unique<listener>(st_->transport.listen(st_->ex, where, options));
-    } catch (const boost::system::system_error& e) {
-      throw std::system_error(e.code(), "listen on " + where.to_string());
-    }
-    address local = l->local_address();
-    auto& entry = st_->listeners.emplace_back(std::move(l), st_->ex);
-    asio::co_spawn(st_->ex, accept_loop(st_, &entry), log_failure{st_->log, "accept loop"});
-    st_->log.info("listening on {}", local.to_string());
-    return local;
+    if (!options.reuse_port || where.is_unix() || st_->shards.size() == 1) return listen_on(where, options, nullptr);
+    address at = where;
+    for (auto& sh : st_->shards) at = listen_on(at, options, sh.get());  // port 0: the rest join the first's
+    return at;
   }
 
   /// Graceful shutdown: stops accepting, stops reading, answers the requests already read
@@ -158,17 +193,13 @@ class basic_server {
         token);
   }
 
-  /// Connections open now (read on the server's executor).
-  std::size_t connection_count() const {
-    std::size_t n = 0;
-    for (auto& c : st_->connections)
-      if (!c.closed()) ++n;
-    return n;
-  }
-  std::size_t accepted_count() const noexcept { return st_->accepted; }
+  /// Connections open now (a snapshot; any thread).
+  std::size_t connection_count() const noexcept { return st_->open.load(std::memory_order_relaxed); }
+  std::size_t accepted_count() const noexcept { return st_->accepted.load(std::memory_order_relaxed); }
   /// Bytes of the request memory budget (server_config::max_buffered_bytes) in use now.
   std::size_t buffered_bytes() const noexcept { return st_->budget->used(); }
-  executor_type get_executor() const { return st_->ex; }
+  /// The server's own executor (the first one).
+    executor_type get_executor() const { return st_->ex; }
   Dispatch& dispatcher() noexcept { return *st_->dispatch; }
 
  private:
@@ -192,20 +223,52 @@ class basic_server {
   static constexpr std::chrono::milliseconds accept_backoff_max{1000};
   static constexpr std::chrono::seconds accept_log_interval{1};
 
+  static void validate(const server_config& cfg, const std::vector<executor_type>& executors) {
+    occams_rpc::validate(cfg);
+    if (executors.empty()) throw std::system_error(make_error_code(errc::invalid_config), "a server needs an executor");
+  }
+
+  /// Binds one listener on `only`'s executor (or the server's) and starts its accept loop.
+  address listen_on(const address& where, const listen_options& options, shard* only) {
+    const auto& ex = only ? only->ex : st_->ex;
+    std::unique_ptr<listener> l;
+    try {
+      l = std::make_unique<listener>(st_->transport.listen(ex, where, options));
+    } catch (const boost::system::system_error& e) {
+      throw std::system_error(e.code(), "listen on " + where.to_string());
+    }
+    address local = l->local_address();
+    listening* entry;
+    {
+      std::lock_guard lock(st_->listeners_mutex);
+      entry = &st_->listeners.emplace_back(std::move(l), ex, only);
+    }
+    asio::co_spawn(ex, accept_loop(st_, entry), log_failure{st_->log, "accept loop"});
+    st_->log.info("listening on {}", local.to_string());
+    return local;
+  }
+
+  /// Where the next accepted connection lives: the executors in turn.
+  static const executor_type& next_executor(state& st) noexcept {
+    return st.shards[st.next_shard.fetch_add(1, std::memory_order_relaxed) % st.shards.size()]->ex;
+  }
+
   static asio::awaitable<void> accept_loop(std::shared_ptr<state> st, listening* entry) {
     using clock = std::chrono::steady_clock;
     std::chrono::milliseconds delay{0};
     std::size_t failures = 0, unreported = 0;  // in the current run of resource errors
     clock::time_point last_report{};
     for (;;) {
-      socket_type s(st->ex);  // the executor chosen for this connection
+      executor_type conn_ex = entry->only ? entry->only->ex : next_executor(*st);
+      socket_type s(conn_ex);  // the executor chosen for this connection
       std::error_code ec = co_await entry->l->accept(s);
       if (st->stopping) co_return;
       if (!ec) {
         try {
-          // The start step (a TLS handshake) runs on its own: a slow one delays no accept.
-          asio::co_spawn(st->ex, start_then_run(st, std::move(s)), log_failure{st->log, "connection start"});
-          ++st->accepted;
+          // The start step (a TLS handshake) runs on its own, on the connection's executor: a
+          // slow one delays no accept.
+          asio::co_spawn(conn_ex, start_then_run(st, std::move(s)), log_failure{st->log, "connection start"});
+          st->accepted.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::bad_alloc&) {
           ec = std::make_error_code(std::errc::not_enough_memory);  // the socket closed with `s`
         }
@@ -239,8 +302,10 @@ class basic_server {
         last_report = now;
       }
       entry->backing_off = true;
+      st->backing_off.fetch_add(1);
       entry->retry.expires_after(delay);
       co_await entry->retry.async_wait(asio::as_tuple(asio::deferred));
+      st->backing_off.fetch_sub(1);
       entry->backing_off = false;
       if (st->stopping) co_return;
     }
@@ -268,24 +333,73 @@ class basic_server {
     }
   }
 
+  /// On the connection's executor, once its start step is done.
   static void start_connection(const std::shared_ptr<state>& st, socket_type s) {
+    shard& sh = shard_of(*st, s.get_executor());
+    // Counted before the check: a shutdown either sees this connection or is seen by it.
+    st->open.fetch_add(1);
+    if (st->stopping) {  // the shutdown began during the start step; its pass over sh is done
+      st->transport.close(s);
+      connection_gone(st);
+      return;
+    }
     std::string peer = st->transport.describe_peer(s);
     std::weak_ptr<state> weak = st;
-    auto c = std::make_shared<connection>(std::move(s), st->transport, st->dispatch, st->cfg, st->log, peer, st->budget,
-                                          [weak](connection* c) {
-                                            if (auto st = weak.lock()) on_connection_closed(st, *c);
-                                          });
-    st->connections.push_back(*c);
+    std::shared_ptr<connection> c;
+    try {
+      c = std::make_shared<connection>(std::move(s), st->transport, st->dispatch, st->cfg, st->log, peer, st->budget,
+                                       [weak, &sh](connection* c) {
+                                         if (auto st = weak.lock()) on_connection_closed(st, sh, *c);
+                                       });
+    } catch (...) {  // std::bad_alloc: the socket closed with `s`
+      connection_gone(st);
+      throw;
+    }
+    sh.connections.push_back(*c);
     st->log.debug("accepted a connection from {}", peer);
-    c->start();
+    c->start();  // if it throws, the connection closed first (on_connection_closed ran)
   }
 
-  static void on_connection_closed(const std::shared_ptr<state>& st, connection& c) {
+  static shard& shard_of(state& st, const executor_type& ex) noexcept {
+    for (auto& sh : st.shards)
+      if (sh->ex == ex) return *sh;
+    return *st.shards.front();  // unreachable: every socket is made on a shard's executor
+  }
+
+  /// On the connection's executor (sh's), when its transport closes.
+  static void on_connection_closed(const std::shared_ptr<state>& st, shard&, connection& c) {
     if (c.is_linked()) c.unlink();
     // Its fd is free again: a listener backing off from EMFILE may accept now.
-    for (auto& e : st->listeners)
-      if (e.backing_off) e.retry.cancel();
-    if (st->stopping && st->connections.empty()) finish_shutdown(st);
+    if (st->backing_off.load() > 0) {
+      std::lock_guard lock(st->listeners_mutex);
+      for (auto& e : st->listeners)
+        if (e.backing_off) asio::post(e.ex, [st, &e] { e.retry.cancel(); });
+    }
+    connection_gone(st);
+  }
+
+  /// One connection fewer: the last one during a shutdown finishes it (on the server's executor).
+  static void connection_gone(const std::shared_ptr<state>& st) {
+    if (st->open.fetch_sub(1) == 1 && st->stopping) asio::post(st->ex, [st] { finish_shutdown(st); });
+  }
+
+  /// Runs `f(connection&)` on every open connection, each on its own executor.
+  template <class F>
+  static void for_each_connection(const std::shared_ptr<state>& st, F f) {
+    for (auto& sh : st->shards)
+      asio::dispatch(sh->ex, [st, sh = sh.get(), f] {
+        auto& live = sh->live_scratch;  // closing one edits the list: hold them first
+        live.clear();
+        for (auto& c : sh->connections)
+          if (auto p = c.weak_from_this().lock()) live.push_back(std::move(p));
+        for (auto& c : live) f(*c);
+        live.clear();
+      });
+  }
+
+  static void close_listeners(const std::shared_ptr<state>& st) {
+    std::lock_guard lock(st->listeners_mutex);
+    for (auto& e : st->listeners) asio::dispatch(e.ex, [st, &e] { e.close(); });
   }
 
   static asio::awaitable<void> timer_loop(std::shared_ptr<state> st) {
@@ -304,40 +418,32 @@ class basic_server {
     }
   }
 
-  /// The open connections, in a list reused from tick to tick (closing one edits the list).
-  static std::vector<std::shared_ptr<connection>>& live_connections(const std::shared_ptr<state>& st) {
-    auto& live = st->live_scratch;
-    live.clear();
-    for (auto& c : st->connections)
-      if (auto p = c.weak_from_this().lock()) live.push_back(std::move(p));
-    return live;
-  }
-
+  /// On the server's executor.
   static void begin_shutdown(const std::shared_ptr<state>& st) {
-    if (!st->stopping) {
-      st->stopping = true;
-      st->shutdown_started = std::chrono::steady_clock::now();
-      auto& live = live_connections(st);
-      st->log.info("shutting down: {} connections", live.size());
-      for (auto& l : st->listeners) l.close();
-      for (auto& c : live) c->stop_reading();
-      live.clear();
+    if (!st->stopping.exchange(true)) {
+      st->log.info("shutting down: {} connections", st->open.load());
+      close_listeners(st);
+      for_each_connection(st, [](connection& c) { c.stop_reading(); });
+      // Past close_wait, whatever still drains is closed.
+      st->close_wait_timer.expires_after(st->cfg.close_wait);
+      st->close_wait_timer.async_wait([st](boost::system::error_code ec) {
+        if (!ec) for_each_connection(st, [](connection& c) { c.force_close("close wait over during shutdown"); });
+      });
     }
-    if (st->connections.empty()) finish_shutdown(st);
+    if (st->open.load() == 0) finish_shutdown(st);
   }
 
+  /// On the server's executor; once more does nothing.
   static void finish_shutdown(const std::shared_ptr<state>& st) {
-    st->timer.cancel();
+    st->close_wait_timer.cancel();
     auto waiters = std::move(st->stop_waiters);
     for (auto& w : waiters) w->post(std::error_code{});
   }
 
   static void hard_stop(const std::shared_ptr<state>& st) {
     st->stopping = st->stopped = true;
-    for (auto& l : st->listeners) l.close();
-    auto& live = live_connections(st);
-    for (auto& c : live) c->force_close("server destroyed");
-    live.clear();
+    close_listeners(st);
+    for_each_connection(st, [](connection& c) { c.force_close("server destroyed"); });
     finish_shutdown(st);
   }
 
