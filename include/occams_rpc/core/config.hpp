@@ -68,7 +68,8 @@ struct server_config {
                                                ///< (above buffer_size) a connection keeps
                                                ///< for reuse (8 MiB: 8 requests and answers of
                                                ///< 256 KiB in flight, with room to spare)
-  /// How often idle connections are checked.
+  /// How often each connection checks its timeouts (idle, read, write, budget wait, close
+  /// wait): every timeout fires at the first tick past it.
   std::chrono::milliseconds timer_tick = std::chrono::seconds{1};
 
   /// Why this configuration is invalid, or nothing if it is valid.

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -102,9 +103,10 @@ class server_session {
 
   // --- server events ---
 
-  /// Graceful shutdown: reads nothing more; the requests already read are answered and
-  /// written, then the connection closes (its FIN first: close_gracefully()).
-  OCCAMS_RPC_DECL void shutdown();
+  /// Graceful shutdown at `now`: reads nothing more; the requests already read are answered
+  /// and written, then the connection closes (its FIN first: close_gracefully()). A drain
+  /// still going at the first tick past now + close_wait is closed there (answers lost).
+  OCCAMS_RPC_DECL void shutdown(clock::time_point now);
   /// Closes at once, logging "closing connection from P: <why>"; answers not yet written
   /// are lost.
   OCCAMS_RPC_DECL void abort(std::string_view why, log_level level = log_level::info);
@@ -218,6 +220,7 @@ class server_session {
   bool paused_ = false;       // back-pressure stopped the cutting
   bool writing_now_ = false;
   bool draining_ = false;
+  std::optional<clock::time_point> close_wait_over_;  // set by shutdown()
   bool closed_ = false;
   bool close_socket_ = false;
   bool graceful_ = false;

@@ -25,6 +25,7 @@
 #include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
+#include <occams_rpc/stream/detail/ticker.hpp>
 #include <occams_rpc/transport/address.hpp>
 #include <occams_rpc/transport/socket_transport.hpp>
 
@@ -81,11 +82,11 @@ class basic_client_pool {
     std::vector<std::unique_ptr<member>> members;
     std::size_t next = 0;
     waiting_queue waiting;  // its calls are owned here: see take_waiting
-    asio::steady_timer sweep_timer;
+    detail::ticker sweeper;  // fails waiting calls past their connect timeout
     bool closed = false;
 
     state(asio::any_io_executor e, Transport t, address a, const client_config& c, const pool_config& p, logger l)
-        : shutdown_hook(e), ex(e), transport(std::move(t)), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweep_timer(e) {}
+        : shutdown_hook(e), ex(e), transport(std::move(t)), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweeper(e) {}
     ~state() {
       // Normally empty (close() failed them all). Their slots are left alone: a caller's
       // signal may be gone by now.
@@ -191,7 +192,16 @@ class basic_client_pool {
   /// may discard while another object still refers to it (a link error in Release builds).
   static void start_keepers(const std::shared_ptr<state>& st) {
     for (auto& m : st->members) asio::co_spawn(st->ex, [st, m = m.get()] { return keep(st, m); }, asio::detached);
-    asio::co_spawn(st->ex, [st] { return sweep(st); }, asio::detached);
+    asio::co_spawn(
+        st->ex,
+        [st] {
+          return st->sweeper.run(std::min<clock::duration>(st->ccfg.timeout_tick, st->ccfg.connect_timeout),
+                                 [s = st.get()](clock::time_point now) {
+                                   fail_overdue(*s, now);
+                                   return !s->closed;
+                                 });
+        },
+        asio::detached);
   }
 
   static stream* pick(const std::shared_ptr<state>& st) {
@@ -259,16 +269,11 @@ class basic_client_pool {
     }
   }
 
-  /// Fails the waiting calls whose connect timeout has passed, once per tick.
-  static asio::awaitable<void> sweep(std::shared_ptr<state> st) {
-    while (!st->closed) {
-      st->sweep_timer.expires_after(std::min(st->ccfg.timeout_tick, st->ccfg.connect_timeout));
-      co_await st->sweep_timer.async_wait(tok);
-      auto now = clock::now();
-      while (!st->waiting.empty() && (st->closed || st->waiting.front()->deadline <= now)) {
-        std::unique_ptr<waiting_call> w = st->take_waiting();
-        w->handler.post(make_error_code(st->closed ? errc::closed : errc::unreachable), &w->buffers);
-      }
+  /// Fails the waiting calls whose connect timeout has passed (once a tick).
+  static void fail_overdue(state& st, clock::time_point now) {
+    while (!st.waiting.empty() && st.waiting.front()->deadline <= now) {
+      std::unique_ptr<waiting_call> w = st.take_waiting();
+      w->handler.post(make_error_code(errc::unreachable), &w->buffers);
     }
   }
 
@@ -329,7 +334,7 @@ class basic_client_pool {
   static void shut(const std::shared_ptr<state>& st) {
     if (st->closed) return;
     st->closed = true;
-    st->sweep_timer.cancel();
+    st->sweeper.stop();
     for (auto& m : st->members) {
       m->fsm.close();
       m->timer.cancel();

@@ -105,7 +105,6 @@ class basic_server {
     std::atomic<std::size_t> accepted{0};
     std::atomic<std::size_t> open{0};  // connections started and not closed yet
     // On ex only:
-    asio::steady_timer close_wait_timer;
     std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
 
     state(std::vector<asio::any_io_executor> exs, Dispatch d, const server_config& c, logger l, Transport t)
@@ -115,8 +114,7 @@ class basic_server {
           dispatch(std::make_shared<Dispatch>(std::move(d))),
           cfg(c),
           log(std::move(l)),
-          budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)),
-          close_wait_timer(ex) {
+          budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)) {
       for (auto& e : exs) shards.push_back(std::make_unique<shard>(std::move(e)));
     }
 
@@ -402,40 +400,18 @@ class basic_server {
     for (auto& e : st->listeners) asio::dispatch(e.ex, [st, &e] { e.close(); });
   }
 
-  static asio::awaitable<void> timer_loop(std::shared_ptr<state> st) {
-    for (;;) {
-      st->timer.expires_after(st->cfg.timer_tick);
-      co_await st->timer.async_wait(asio::as_tuple(asio::deferred));
-      if (st->stopped || (st->stopping && st->connections.empty())) co_return;
-      auto now = std::chrono::steady_clock::now();
-      bool past_close_wait = st->stopping && now - st->shutdown_started >= st->cfg.close_wait;
-      auto& live = live_connections(st);
-      for (auto& c : live) {
-        if (past_close_wait) c->force_close("close wait over during shutdown");
-        else c->tick(now);
-      }
-      live.clear();
-    }
-  }
-
   /// On the server's executor.
   static void begin_shutdown(const std::shared_ptr<state>& st) {
     if (!st->stopping.exchange(true)) {
       st->log.info("shutting down: {} connections", st->open.load());
       close_listeners(st);
       for_each_connection(st, [](connection& c) { c.stop_reading(); });
-      // Past close_wait, whatever still drains is closed.
-      st->close_wait_timer.expires_after(st->cfg.close_wait);
-      st->close_wait_timer.async_wait([st](boost::system::error_code ec) {
-        if (!ec) for_each_connection(st, [](connection& c) { c.force_close("close wait over during shutdown"); });
-      });
     }
     if (st->open.load() == 0) finish_shutdown(st);
   }
 
   /// On the server's executor; once more does nothing.
   static void finish_shutdown(const std::shared_ptr<state>& st) {
-    st->close_wait_timer.cancel();
     auto waiters = std::move(st->stop_waiters);
     for (auto& w : waiters) w->post(std::error_code{});
   }

@@ -519,7 +519,7 @@ TEST_CASE("a graceful shutdown reads no more, answers the requests read, writes 
   h.read(request(1) + request(2));
   auto reqs = h.pop();
   REQUIRE(reqs.size() == 2);
-  h.s.shutdown();
+  h.s.shutdown(t0);
   CHECK_FALSE(h.s.wants_read());
   CHECK_FALSE(h.s.closed());
   h.answer_ok(*reqs[0], "one");
@@ -536,6 +536,42 @@ TEST_CASE("a graceful shutdown reads no more, answers the requests read, writes 
   CHECK(h.logs.empty());  // a drain is no failure
 }
 
+/// close_wait 5 s, idle timeout far away.
+server_config close_wait_config() {
+  auto cfg = small_config();
+  cfg.close_wait = 5s;
+  cfg.idle_timeout = 100s;
+  return cfg;
+}
+
+TEST_CASE("a drain still going past close_wait is closed at the first tick past it", "[session]") {
+  harness h(close_wait_config());
+  h.read(request(1));
+  auto reqs = h.pop();
+  REQUIRE(reqs.size() == 1);
+  h.s.shutdown(t0 + 1s);
+  h.s.on_tick(t0 + 5s, 0);
+  CHECK_FALSE(h.s.closed());  // close wait runs from the shutdown, not from the start
+  h.s.on_tick(t0 + 6s, 0);
+  CHECK(h.s.closed());
+  CHECK_FALSE(h.s.close_gracefully());  // the answer is lost: no FIN as if all was said
+  CHECK(h.count_logs("close wait over during shutdown", log_level::info) == 1);
+  h.answer_ok(*reqs[0], "late");  // dropped; the slot comes back
+  CHECK(h.s.in_flight() == 0);
+}
+
+TEST_CASE("a half-closed peer's drain also ends at close_wait once the server shuts down", "[session]") {
+  harness h(close_wait_config());
+  h.read(request(1));
+  REQUIRE(h.pop().size() == 1);
+  h.s.on_read_error(boost::system::error_code(boost::asio::error::eof));
+  h.s.on_tick(t0 + 50s, 0);
+  CHECK_FALSE(h.s.closed());  // a half-closed peer waits for its answer while the server runs
+  h.s.shutdown(t0 + 50s);
+  h.s.on_tick(t0 + 55s, 0);
+  CHECK(h.s.closed());
+}
+
 TEST_CASE("a graceful shutdown dispatches the whole frames already read", "[session]") {
   auto cfg = small_config();
   cfg.max_inflight = 1;
@@ -543,7 +579,7 @@ TEST_CASE("a graceful shutdown dispatches the whole frames already read", "[sess
   h.read(request(1) + request(2));
   auto first = h.pop();
   REQUIRE(first.size() == 1);
-  h.s.shutdown();
+  h.s.shutdown(t0);
   h.answer_ok(*first[0], "one");
   CHECK(h.write().size() == 1);  // nothing in flight, nothing unwritten...
   CHECK_FALSE(h.s.closed());     // ...but request 2 was read: it is answered too
@@ -558,7 +594,7 @@ TEST_CASE("a graceful shutdown dispatches the whole frames already read", "[sess
 
 TEST_CASE("a graceful shutdown with nothing in flight closes at once", "[session]") {
   harness h;
-  h.s.shutdown();
+  h.s.shutdown(t0);
   CHECK(h.s.closed());
   CHECK(h.s.take_close_socket());
   CHECK(h.s.close_gracefully());
@@ -570,7 +606,7 @@ TEST_CASE("a shutdown gives back a partial frame's reservation and leaves the bu
   auto reqs = h.pop();
   REQUIRE(reqs.size() == 1);
   CHECK(h.budget.used() > 0);  // reserved for frame 2, whose header arrived
-  h.s.shutdown();
+  h.s.shutdown(t0);
   CHECK(h.budget.used() == 0);  // frame 2 will never be read whole
   CHECK_FALSE(h.s.closed());    // request 1 is still answered
   h.answer_ok(*reqs[0], "x");
@@ -582,7 +618,7 @@ TEST_CASE("a shutdown gives back a partial frame's reservation and leaves the bu
   w.read(request(1, "m", std::string(8000, 'b')).substr(0, 200));
   CHECK(w.pop().empty());
   REQUIRE(w.budget.waiting() == 1);
-  w.s.shutdown();
+  w.s.shutdown(t0);
   CHECK(w.budget.waiting() == 0);
   CHECK(w.s.closed());
 }

@@ -241,8 +241,10 @@ OCCAMS_RPC_DECL void server_session::answer(request_slot& s) {
 
 // --- shutdown, abort, close ---
 
-OCCAMS_RPC_DECL void server_session::shutdown() {
-  if (closed_ || draining_) return;
+OCCAMS_RPC_DECL void server_session::shutdown(clock::time_point now) {
+  if (closed_ || close_wait_over_) return;
+  close_wait_over_ = now + cfg_.close_wait;
+  if (draining_) return;  // the client half-closed: its drain is under way
   draining_ = true;
   // No more bytes will be read: a frame half-received never completes.
   frame_deadline_.pause();
@@ -342,6 +344,7 @@ OCCAMS_RPC_DECL void server_session::on_write_done(std::error_code ec, clock::ti
 
 OCCAMS_RPC_DECL void server_session::on_tick(clock::time_point now, std::size_t bytes_in_socket) {
   if (closed_) return;
+  if (close_wait_over_ && now >= *close_wait_over_) return close("close wait over during shutdown", log_level::info);
   // Bytes already in the socket are progress the reader has not run for yet (this tick may
   // run before their completion): no timeout for them.
   if (frame_deadline_.expired(now, cfg_.read_timeout) && bytes_in_socket == 0)

@@ -1,5 +1,5 @@
 // The client side of the I/O shell (io_shell.hpp, where the lifetime rule is): one client
-// connection's reader, writer and tick timer on the connection's executor, driving a
+// connection's reader, writer and ticker on the connection's executor, driving a
 // session::client_session, which makes every decision. This side keeps the handlers and their
 // cancellation slots: each call's at the session's index_of(seq), each waiting call's in its
 // own object. See client_stream.hpp for the public face.
@@ -19,7 +19,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <exception>
@@ -73,13 +72,9 @@ class client_connection final
   client_connection(socket_type socket, Transport transport, const client_config& cfg, logger log)
       : shell(std::move(socket), std::move(transport), cfg, log),
         log_(std::move(log)),
-        calls_(new call_slot[session_.slot_count()]),
-        tick_timer_(ex_) {}
+        calls_(new call_slot[session_.slot_count()]) {}
 
-  void start() {
-    this->start_loops(this->shared_from_this());
-    this->spawn_loop(tick_loop(), "timer");
-  }
+  void start() { this->start_loops(this->shared_from_this()); }
 
   state current_state() const noexcept { return session_.current_state(); }
   std::size_t in_flight() const noexcept { return session_.in_flight(); }
@@ -128,31 +123,6 @@ class client_connection final
   void abort(std::error_code ec) {
     session_.abort(ec);
     this->after_event();
-  }
-
-  /// The executor's context is being destroyed with this connection open (see the lifetime
-  /// rule in io_shell.hpp): every stored handler is destroyed without running.
-  void on_context_shutdown() noexcept override {
-    auto self = this->weak_from_this().lock();  // destroyed last, after the handlers below
-    if (!self) return;
-    session_.abort(make_error_code(errc::closed));  // every call done, every waiter refused
-    while (session_.next_done()) {
-    }
-    std::vector<call_handler> calls;
-    for (std::size_t i = 0; i < session_.slot_count(); ++i) {
-      call_slot& s = calls_[i];
-      if (s.slot.is_connected()) s.slot.clear();
-      s.slot = {};
-      if (s.handler) calls.push_back(std::move(s.handler));
-    }
-    std::vector<std::unique_ptr<window_waiter>> waiters;
-    while (auto* w = session_.next_granted()) {
-      auto* ww = static_cast<window_waiter*>(w);
-      if (ww->slot.is_connected()) ww->slot.clear();
-      waiters.emplace_back(ww);
-    }
-    auto waits = this->take_waits();
-    auto closers = std::move(close_waiters_);
   }
 
   template <class Handler>
@@ -284,7 +254,29 @@ class client_connection final
     }
   }
 
-  void on_transport_closed() { tick_timer_.cancel(); }
+  std::chrono::steady_clock::duration tick_period() const noexcept { return session_.config().timeout_tick; }
+
+  /// At context shutdown (see the lifetime rule in io_shell.hpp): every call done, every
+  /// waiter refused, and each handler destroyed without running.
+  void drop_stored_handlers() noexcept {
+    session_.abort(make_error_code(errc::closed));
+    while (session_.next_done()) {
+    }
+    std::vector<call_handler> calls;
+    for (std::size_t i = 0; i < session_.slot_count(); ++i) {
+      call_slot& s = calls_[i];
+      if (s.slot.is_connected()) s.slot.clear();
+      s.slot = {};
+      if (s.handler) calls.push_back(std::move(s.handler));
+    }
+    std::vector<std::unique_ptr<window_waiter>> waiters;
+    while (auto* w = session_.next_granted()) {
+      auto* ww = static_cast<window_waiter*>(w);
+      if (ww->slot.is_connected()) ww->slot.clear();
+      waiters.emplace_back(ww);
+    }
+    auto closers = std::move(close_waiters_);
+  }
 
   void after_event_side() {
     if (session_.finished() && !close_waiters_.empty()) {
@@ -317,17 +309,8 @@ class client_connection final
     watch_cancellation(s, std::move(w->slot), w->seq);  // replaces the waiter's cancel handler
   }
 
-  asio::awaitable<void> tick_loop() {
-    while (!session_.closed()) {
-      tick_timer_.expires_after(session_.config().timeout_tick);
-      co_await tick_timer_.async_wait(asio::as_tuple(asio::deferred));
-      this->tick(std::chrono::steady_clock::now());
-    }
-  }
-
   logger log_;
   std::unique_ptr<call_slot[]> calls_;
-  asio::steady_timer tick_timer_;
   std::vector<std::unique_ptr<void_handler>> close_waiters_;
 };
 

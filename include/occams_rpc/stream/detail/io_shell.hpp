@@ -1,5 +1,5 @@
-// The I/O shell: one connection's reader and writer coroutines (and the tick that the owner
-// drives), written once for the client and the server. The shell drives a session
+// The I/O shell: one connection's reader, writer and tick coroutines, written once for the
+// client and the server. The shell drives a session
 // (session::client_session or session::server_session), which makes every decision, over a
 // transport; it keeps what a session cannot: the socket, the wake-ups and the lifetime.
 // client_connection and server_connection derive from it (CRTP) and add their side: the
@@ -17,12 +17,14 @@
 //     wake-ups) belong to it and may own coroutine frames that own a handle to it. That cycle
 //     ends in one of two ways only: the handler completes (a closed connection completes
 //     every handler it stores), or the execution context shuts down and on_context_shutdown()
-//     destroys them without running them.
+//     destroys them without running them (the shell's one body: the side drops what it
+//     stores in drop_stored_handlers(), the shell its two wake-ups).
 #pragma once
 
 #include <occams_rpc/stream/detail/exception_text.hpp>
 #include <occams_rpc/stream/detail/running_here.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
+#include <occams_rpc/stream/detail/ticker.hpp>
 #include <occams_rpc/stream/detail/wake_event.hpp>
 #include <occams_rpc/transport/transport.hpp>
 
@@ -48,6 +50,8 @@ namespace occams_rpc::detail {
 namespace asio = boost::asio;
 
 /// What a side adds to the shell (each has a default in io_shell, which Derived may hide):
+///   clock::duration tick_period();      // how often tick() runs (required)
+///   void drop_stored_handlers();        // at context shutdown: destroy them unrun (required)
 ///   void drain_completions();           // run what the last event completed (client)
 ///   bool has_ready_work();              // work the reader does before reading more (server)
 ///   void run_ready_work(time_point);    // do it (server: dispatch the requests cut)
@@ -66,7 +70,7 @@ class io_shell : public shutdown_hook {
   /// Whether the calling thread runs the connection's executor now.
   bool running_here() const noexcept { return running_here_(); }
 
-  /// Once a tick (the owner's timer calls it): timeouts, stuck writes, stalled frames.
+  /// Once a tick (the shell's ticker calls it): timeouts, stuck writes, stalled frames.
   void tick(clock::time_point now) {
     if (session_.closed()) return;
     // Asking the socket for its unread bytes costs a system call: only when they matter.
@@ -84,16 +88,22 @@ class io_shell : public shutdown_hook {
         session_(std::forward<SessionArgs>(session_args)...),
         writer_wake_(ex_),
         reader_wake_(ex_),
+        ticker_(ex_),
         running_here_(ex_) {}
 
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
-  /// Starts the reader and the writer; the connection owns itself from now on.
+  /// Starts the reader, the writer and the ticker; the connection owns itself from now on.
   void start_loops(std::shared_ptr<Derived> self) {
     self_ = std::move(self);
     try {
       spawn_loop(read_loop(), "reader");
       spawn_loop(write_loop(), "writer");
+      spawn_loop(ticker_.run(derived().tick_period(), [this](clock::time_point now) {
+                   tick(now);
+                   return !session_.closed();
+                 }),
+                 "ticker");
     } catch (...) {  // std::bad_alloc: a reader without a writer must not stay
       derived().on_loop_failed("start", std::current_exception());
       maybe_let_go();
@@ -119,6 +129,7 @@ class io_shell : public shutdown_hook {
     if (session_.take_close_socket()) {
       if (session_.close_gracefully()) transport_.shutdown_send(socket_);
       transport_.close(socket_);
+      ticker_.stop();
       derived().on_transport_closed();
     }
     if (writer_wake_.waiting() && (session_.has_write() || session_.closed())) writer_wake_.notify();
@@ -128,10 +139,15 @@ class io_shell : public shutdown_hook {
     if (derived().holds_nothing()) maybe_let_go();
   }
 
-  /// For on_context_shutdown(): the two waits only the shell knows, handed over to be
-  /// destroyed unrun (which ends both loops).
-  std::pair<stored_handler<boost::system::error_code>, stored_handler<boost::system::error_code>> take_waits() noexcept {
-    return {writer_wake_.take_waiter(), reader_wake_.take_waiter()};
+  /// The executor's context is being destroyed with this connection open (see the lifetime
+  /// rule): the side's stored handlers and the two waits only the shell knows are destroyed
+  /// unrun, which ends the loops (Asio destroys the ticker's wait itself).
+  void on_context_shutdown() noexcept final {
+    auto self = derived().weak_from_this().lock();  // destroyed last, after the handlers below
+    if (!self) return;
+    derived().drop_stored_handlers();
+    auto writer = writer_wake_.take_waiter();
+    auto reader = reader_wake_.take_waiter();
   }
 
   // The side's defaults.
@@ -229,6 +245,7 @@ class io_shell : public shutdown_hook {
   std::vector<asio::const_buffer> gather_;
   wake_event writer_wake_;
   wake_event reader_wake_;
+  ticker ticker_;
   thread_check running_here_;
   std::shared_ptr<Derived> self_;  // see the lifetime rule
   std::size_t loops_ = 0;

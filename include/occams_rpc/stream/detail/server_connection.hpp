@@ -1,8 +1,7 @@
 // The server side of the I/O shell (io_shell.hpp, where the lifetime rule is): one server
-// connection's reader and writer on the connection's executor, driving a
+// connection's reader, writer and ticker on the connection's executor, driving a
 // session::server_session, which makes every decision (frames, slots, batches, back-pressure,
 // memory budget, timeouts, drain, close). This side runs the dispatch and takes the answers.
-// The server's timer calls tick() once a tick for every connection.
 //
 // The server side of the lifetime rule: a connection also holds on to itself while a request
 // it handed out has not come back (session in_flight() > 0). A server_request answers
@@ -112,22 +111,11 @@ class server_connection final
 
   const asio::any_io_executor& executor() const noexcept override { return ex_; }
 
-  /// The executor's context is being destroyed with this connection open (see the lifetime
-  /// rule): answers parked for a write are dropped, and the two waits only the shell knows
-  /// are destroyed unrun, which ends both loops; the requests held by coroutine frames come
-  /// back as the context destroys them.
-  void on_context_shutdown() noexcept override {
-    auto self = this->weak_from_this().lock();  // destroyed last, after the waits below
-    if (!self) return;
-    context_shut_down_.store(true, std::memory_order_relaxed);
-    session_.context_gone();
-    auto waits = this->take_waits();
-  }
-
-  /// Stops reading; answers the requests already read, then closes (graceful shutdown).
+  /// Stops reading; answers the requests already read, then closes (graceful shutdown),
+  /// or closes at the first tick past close_wait.
   void stop_reading() {
-    if (session_.closed() || session_.draining()) return;
-    session_.shutdown();
+    if (session_.closed()) return;
+    session_.shutdown(clock::now());
     boost::system::error_code ignored;
     if (!session_.closed()) socket_.shutdown(asio::socket_base::shutdown_receive, ignored);  // the read ends
     this->after_event();
@@ -211,6 +199,15 @@ class server_connection final
   }
 
   // --- the shell's hooks ---
+
+  clock::duration tick_period() const noexcept { return session_.config().timer_tick; }
+
+  /// At context shutdown (see the lifetime rule): answers parked for a write are dropped; the
+  /// requests held by coroutine frames come back as the context destroys them.
+  void drop_stored_handlers() noexcept {
+    context_shut_down_.store(true, std::memory_order_relaxed);
+    session_.context_gone();
+  }
 
   bool has_ready_work() const noexcept { return session_.has_request(); }
   void run_ready_work(clock::time_point now) { dispatch_ready(now); }
