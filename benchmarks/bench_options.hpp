@@ -33,7 +33,6 @@ struct options {
   std::string workload;  // empty: named after the matching BENCHMARK.md row, else "custom"
   long server_pid = 0;   // 0: no server CPU figure
   bool api = false;
-  bool reuse_port = false;  // server: one SO_REUSEPORT listener per thread
 
   bool has_tcp() const noexcept { return port.has_value(); }
   bool has_unix() const noexcept { return !unix_path.empty(); }
@@ -51,14 +50,14 @@ inline std::string workload_name(const options& o) {
 
 inline void usage(std::FILE* to, std::string_view prog) {
   fmt::print(to,
-             "usage: {0} server --port P [--host H] [--threads T] [--reuse-port] [--lifetime S] [--unix PATH]\n"
+             "usage: {0} server --port P [--host H] [--threads T] [--lifetime S] [--unix PATH]\n"
              "       {0} client --port P --connections N --inflight W --payload B --duration S\n"
              "                  [--warmup S] [--workload NAME] [--server-pid PID] [--host H]\n"
              "                  [--unix PATH] [--api]\n"
              "       {0} client ... --calls C   (instead of --duration and --warmup)\n"
              "The server needs --port or --unix (or both); the client uses --unix if given, else TCP.\n"
-             "--threads T: server threads (raw_bench: one SO_REUSEPORT listener each; occams_bench:\n"
-             "one listener handing connections to the threads in turn, or with --reuse-port one each).\n"
+             "--threads T: server threads (raw_bench: one SO_REUSEPORT listener each; occams_bench: one\n"
+             "listener handing connections to the threads in turn).\n"
              "--calls C: exactly C calls in all (at least N x W), no warm-up, then stop (for callgrind).\n",
              prog);
 }
@@ -89,7 +88,6 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
   for (int i = 2; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--api") { o.api = true; continue; }
-    if (arg == "--reuse-port") { o.reuse_port = true; continue; }
     if (i + 1 >= argc) return fail(fmt::format("'{}' needs a value or is unknown", arg));
     std::string_view v = argv[++i];
     bool ok = true;

@@ -1,6 +1,6 @@
 // occams_bench: the project's benchmark tool (see BENCHMARK.md and benchmarks/README.md).
 //
-//   occams_bench server --port P [--host H] [--threads T] [--reuse-port] [--lifetime S] [--unix PATH]
+//   occams_bench server --port P [--host H] [--threads T] [--lifetime S] [--unix PATH]
 //   occams_bench client --port P --connections N --inflight W --payload B --duration S
 //                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
 //                       [--unix PATH] [--api]
@@ -67,8 +67,7 @@ struct bench_dispatch {
 // --- server ---------------------------------------------------------------------------
 
 /// --threads T: the server on a runtime::context_pool of T threads (T = 1 too: one thread
-/// besides main, as before). --reuse-port: one SO_REUSEPORT listener per thread instead of one
-/// listener handing connections to the threads in turn.
+/// besides main, as before); its one listener hands connections to the threads in turn.
 int run_server(const bench::options& opt) {
   runtime::context_pool pool(opt.threads);
   // A short close wait: at the end of a run nothing should still be in flight.
@@ -77,7 +76,7 @@ int run_server(const bench::options& opt) {
   dispatch.routes.add<Bench>(bench_service{});
   server srv(pool.executors(), std::move(dispatch), cfg, logger::to_stderr(log_level::warn));
   if (opt.has_tcp())
-    fmt::print("listening on {}\n", srv.listen(address::tcp(opt.host, *opt.port), {.reuse_port = opt.reuse_port}).to_string());
+    fmt::print("listening on {}\n", srv.listen(address::tcp(opt.host, *opt.port)).to_string());
   if (opt.has_unix()) fmt::print("listening on {}\n", srv.listen(address::unix_socket(opt.unix_path)).to_string());
   std::fflush(stdout);
 

@@ -121,30 +121,6 @@ TEST_CASE("a server on three threads spreads 12 connections over them and serves
   CHECK_FALSE(threads.count(std::this_thread::get_id()));
 }
 
-TEST_CASE("a server on two threads with one SO_REUSEPORT listener per thread serves every connection",
-          "[stream][threads]") {
-  runtime::context_pool pool(2);
-  thread_record record;
-  server srv(pool.executors(), recording_echo{&record});
-  auto where = srv.listen("127.0.0.1:0", {.reuse_port = true});
-  CHECK(where.port != 0);
-  pool.start();
-  asio::io_context io;
-  std::atomic<int> good{0};
-  run(io, [&]() -> asio::awaitable<void> {
-    std::vector<client_stream> clients;
-    for (int i = 0; i < 8; ++i) clients.push_back(co_await connect(where));
-    int done = 0;
-    for (int i = 0; i < 8; ++i)
-      asio::co_spawn(io, call_loop(clients[i], "conn" + std::to_string(i), 20, good), [&](auto) { ++done; });
-    co_await wait_until([&] { return done == 8; });
-  });
-  CHECK(good == 8 * 20);
-  auto seen = record.connections();
-  CHECK(seen.size() == 8);
-  for (auto& [conn, ids] : seen) CHECK(ids.size() == 1);
-}
-
 TEST_CASE("a graceful shutdown while every thread is busy answers each request read and closes every connection",
           "[stream][threads]") {
   runtime::context_pool pool(2);

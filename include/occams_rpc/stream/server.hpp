@@ -17,7 +17,7 @@
 // is listed in O(1) and unlisted in O(1), so closing many at once costs each one the same.
 //
 // Threads (docs/threads.md): a server given several executors (a runtime::context_pool's)
-// spreads accepted connections over them; each connection then lives wholly on its executor
+// hands accepted connections to them in turn; each connection then lives wholly on its executor
 // (its reads, writes, ticks, dispatch and answers), and the server keeps one list of
 // connections per executor, touched only there. The counters, the stop flags and the memory
 // budget are shared and thread-safe.
@@ -62,16 +62,14 @@ class basic_server {
 
   struct shard;
 
-  /// A listener, where its accept loop runs, and the timer of its accept back-off. Touched on
-  /// its executor only (closing it is posted there).
+  /// A listener, where its accept loop runs (the server's executor), and the timer of its
+  /// accept back-off. Touched on that executor only (closing it is dispatched there).
   struct listening {
     std::unique_ptr<listener> l;
     asio::any_io_executor ex;
-    shard* only;  // SO_REUSEPORT, one listener per executor: accepts onto this one; else round robin
     asio::steady_timer retry;
     std::atomic<bool> backing_off{false};
-    listening(std::unique_ptr<listener> lst, const asio::any_io_executor& e, shard* s)
-        : l(std::move(lst)), ex(e), only(s), retry(e) {}
+    listening(std::unique_ptr<listener> lst, const asio::any_io_executor& e) : l(std::move(lst)), ex(e), retry(e) {}
     void close() {
       l->close();
       retry.cancel();
@@ -139,8 +137,7 @@ class basic_server {
       : basic_server(std::vector<executor_type>{std::move(ex)}, std::move(dispatch), cfg, std::move(log),
                      std::move(transport)) {}
   /// A server on several executors (runtime::context_pool::executors()): accepted connections
-  /// are spread over them in turn (or, listening with reuse_port, one listener per executor
-  /// takes what the kernel gives it), and each lives wholly on its own. The first executor is
+  /// are handed to them in turn, and each lives wholly on its own. The first executor is
   /// the server's own. Each must be serial (one thread, or a strand). The dispatch is then
   /// called from every executor's thread at once: it must be safe to call concurrently.
   /// Throws std::system_error(errc::invalid_config) for a bad config or no executor.
@@ -160,18 +157,29 @@ class basic_server {
   /// real port for port 0). Throws std::system_error if the address is invalid or cannot be
   /// bound. Any thread.
   ///
-  /// On several executors: one listener on the server's executor hands accepted connections
-  /// to the executors in turn; with options.reuse_port on TCP, each executor gets a listener
-  /// of its own on the same port instead, and the kernel spreads the connections (by a hash
-  /// of their addresses: uneven for a few connections; see docs/threads.md).
+  /// On several executors, the one listener (on the server's executor) hands accepted
+  /// connections to the executors in turn: an exact balance of long-lived connections, which
+  /// one SO_REUSEPORT listener per executor (the kernel hashing each connection's addresses to
+  /// one) would not give (docs/threads.md, "Which accept").
   address listen(std::string_view where, const listen_options& options = {}) {
     return listen(parse_address(where), options);
   }
   address listen(const address& where, const listen_options& options = {}) {
-    if (!options.reuse_port || where.is_unix() || st_->shards.size() == 1) return listen_on(where, options, nullptr);
-    address at = where;
-    for (auto& sh : st_->shards) at = listen_on(at, options, sh.get());  // port 0: the rest join the first's
-    return at;
+    std::unique_ptr<listener> l;
+    try {
+      l = std::make_unique<listener>(st_->transport.listen(st_->ex, where, options));
+    } catch (const boost::system::system_error& e) {
+      throw std::system_error(e.code(), "listen on " + where.to_string());
+    }
+    address local = l->local_address();
+    listening* entry;
+    {
+      std::lock_guard lock(st_->listeners_mutex);
+      entry = &st_->listeners.emplace_back(std::move(l), st_->ex);
+    }
+    asio::co_spawn(st_->ex, accept_loop(st_, entry), log_failure{st_->log, "accept loop"});
+    st_->log.info("listening on {}", local.to_string());
+    return local;
   }
 
   /// Graceful shutdown: stops accepting, stops reading, answers the requests already read
@@ -226,26 +234,6 @@ class basic_server {
     if (executors.empty()) throw std::system_error(make_error_code(errc::invalid_config), "a server needs an executor");
   }
 
-  /// Binds one listener on `only`'s executor (or the server's) and starts its accept loop.
-  address listen_on(const address& where, const listen_options& options, shard* only) {
-    const auto& ex = only ? only->ex : st_->ex;
-    std::unique_ptr<listener> l;
-    try {
-      l = std::make_unique<listener>(st_->transport.listen(ex, where, options));
-    } catch (const boost::system::system_error& e) {
-      throw std::system_error(e.code(), "listen on " + where.to_string());
-    }
-    address local = l->local_address();
-    listening* entry;
-    {
-      std::lock_guard lock(st_->listeners_mutex);
-      entry = &st_->listeners.emplace_back(std::move(l), ex, only);
-    }
-    asio::co_spawn(ex, accept_loop(st_, entry), log_failure{st_->log, "accept loop"});
-    st_->log.info("listening on {}", local.to_string());
-    return local;
-  }
-
   /// Where the next accepted connection lives: the executors in turn.
   static const executor_type& next_executor(state& st) noexcept {
     return st.shards[st.next_shard.fetch_add(1, std::memory_order_relaxed) % st.shards.size()]->ex;
@@ -257,7 +245,7 @@ class basic_server {
     std::size_t failures = 0, unreported = 0;  // in the current run of resource errors
     clock::time_point last_report{};
     for (;;) {
-      executor_type conn_ex = entry->only ? entry->only->ex : next_executor(*st);
+      executor_type conn_ex = next_executor(*st);
       socket_type s(conn_ex);  // the executor chosen for this connection
       std::error_code ec = co_await entry->l->accept(s);
       if (st->stopping) co_return;
