@@ -55,7 +55,7 @@ class context_pool {
   /// start with start(). Each context has a work guard, so its thread waits for work until
   /// finish() or stop().
   OCCAMS_RPC_DECL explicit context_pool(std::size_t threads = 0, context_pool_options options = {});
-  /// stop(), then join(): handlers not run are destroyed with their contexts.
+  /// stop(), then join(): handlers not run are destroyed with their contexts, context 0 first.
   OCCAMS_RPC_DECL ~context_pool();
   context_pool(const context_pool&) = delete;
   context_pool& operator=(const context_pool&) = delete;

@@ -86,7 +86,31 @@ class basic_server {
     explicit shard(asio::any_io_executor e) : ex(std::move(e)) {}
   };
 
-  struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
+  struct state;
+
+  /// Watches the server's own context. Handlers queued on the other executors may hold the
+  /// state past that context's destruction, so when it shuts down, whatever the state keeps on
+  /// it goes first: the listeners and their timers, and the shutdown waiters' handlers (unrun:
+  /// they may own the coroutine that owns the server); then this watch, which nothing may
+  /// refer to once the context's registry is gone.
+  struct context_watch final : detail::shutdown_hook {
+    state* st;
+    explicit context_watch(state* s) : shutdown_hook(s->ex), st(s) {}
+    void on_context_shutdown() noexcept override {
+      auto self = st->weak_from_this().lock();
+      if (!self) return;  // being destroyed: its destructor does it all
+      st->stopping = st->stopped = true;
+      auto waiters = std::move(st->stop_waiters);
+      std::list<listening> listeners;
+      {
+        std::lock_guard lock(st->listeners_mutex);
+        listeners.splice(listeners.end(), st->listeners);
+      }
+      auto me = std::move(st->watch);  // destroyed first, while the registry lives
+    }
+  };
+
+  struct state final : std::enable_shared_from_this<state> {
     asio::any_io_executor ex;  // the server's own: round-robin accept loops, shutdown, its waiters
     Transport transport;
     std::shared_ptr<Dispatch> dispatch;
@@ -95,7 +119,7 @@ class basic_server {
     std::shared_ptr<session::memory_budget> budget;
     std::vector<std::unique_ptr<shard>> shards;  // fixed at construction
     std::mutex listeners_mutex;                  // guards the list, not the listeners
-    std::list<listening> listeners;              // never erased: entries outlive their loops
+    std::list<listening> listeners;              // never erased while ex runs: entries outlive their loops
     std::atomic<std::size_t> backing_off{0};     // listeners backing off from EMFILE and the like
     std::atomic<std::size_t> next_shard{0};
     std::atomic<bool> stopping{false};  // graceful shutdown under way
@@ -104,25 +128,17 @@ class basic_server {
     std::atomic<std::size_t> open{0};  // connections started and not closed yet
     // On ex only:
     std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
+    std::unique_ptr<context_watch> watch;  // null once ex's context shut down
 
     state(std::vector<asio::any_io_executor> exs, Dispatch d, const server_config& c, logger l, Transport t)
-        : shutdown_hook(exs.at(0)),
-          ex(exs[0]),
+        : ex(exs.at(0)),
           transport(std::move(t)),
           dispatch(std::make_shared<Dispatch>(std::move(d))),
           cfg(c),
           log(std::move(l)),
           budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)) {
       for (auto& e : exs) shards.push_back(std::make_unique<shard>(std::move(e)));
-    }
-
-    /// The context is being destroyed: drop the shutdown waiters' handlers unrun (they may own
-    /// the coroutine that owns the server).
-    void on_context_shutdown() noexcept override {
-      auto self = this->weak_from_this().lock();
-      if (!self) return;
-      stopping = stopped = true;
-      auto waiters = std::move(stop_waiters);
+      watch = std::make_unique<context_watch>(this);
     }
   };
 

@@ -23,6 +23,9 @@ OCCAMS_RPC_DECL context_pool::context_pool(std::size_t threads, context_pool_opt
 OCCAMS_RPC_DECL context_pool::~context_pool() {
   stop();
   join();
+  // Context 0 first, then 1, ...: a server's own objects live on its first executor and may
+  // hold sockets made on the others (an accept in progress), which must outlive them.
+  for (auto& s : contexts_) s.reset();
 }
 
 OCCAMS_RPC_DECL asio::any_io_executor context_pool::next_executor() noexcept {
