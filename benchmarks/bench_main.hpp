@@ -23,8 +23,8 @@ int bench_main(int argc, char** argv, std::string_view prog, std::string_view no
   }
   auto opt = parse_options(argc, argv, prog);
   if (!opt) return exit_usage;
-  if (opt->threads != 1) {
-    fmt::print(stderr, "{}: --threads {}: only one thread is supported for now\n", prog, opt->threads);
+  if (opt->role == mode::client && opt->threads != 1) {
+    fmt::print(stderr, "{}: client --threads {}: the client runs on one thread for now\n", prog, opt->threads);
     return exit_usage;
   }
   if (opt->role == mode::client && opt->api && !no_api.empty()) {

@@ -61,6 +61,8 @@ inline void usage(std::FILE* to, std::string_view prog) {
              "                    client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
              "       {0} client ... --calls C   (instead of --duration and --warmup)\n"
              "The server needs --port or --unix (or both); the client uses --unix if given, else TCP.\n"
+             "--threads T: server threads (raw_bench: one SO_REUSEPORT listener each; occams_bench: one\n"
+             "listener handing connections to the threads in turn).\n"
              "--calls C: exactly C calls in all (at least N x W), no warm-up, then stop (for callgrind).\n",
              prog);
 }

@@ -69,23 +69,26 @@ struct bench_dispatch {
 
 // --- server ---------------------------------------------------------------------------
 
+/// --threads T: the server on a runtime::context_pool of T threads (T = 1 too: one thread
+/// besides main, as before); its one listener hands connections to the threads in turn.
 template <class Transport>
 int serve(const bench::options& opt, Transport transport) {
-  asio::io_context io(1);
+  runtime::context_pool pool(opt.threads);
   // A short close wait: at the end of a run nothing should still be in flight.
   server_config cfg{.close_wait = std::chrono::seconds(2)};
   bench_dispatch dispatch;
   dispatch.routes.add<Bench>(bench_service{});
-  basic_server<bench_dispatch, Transport> srv(io.get_executor(), std::move(dispatch), cfg,
+  basic_server<bench_dispatch, Transport> srv(pool.executors(), std::move(dispatch), cfg,
                                               logger::to_stderr(log_level::warn), std::move(transport));
   if (opt.has_tcp()) fmt::print("listening on {}\n", srv.listen(address::tcp(opt.host, *opt.port)).to_string());
   if (opt.has_unix()) fmt::print("listening on {}\n", srv.listen(address::unix_socket(opt.unix_path)).to_string());
   std::fflush(stdout);
 
-  bench::server_lifetime lifetime(io, opt.lifetime, [&] {
-    srv.async_shutdown([&](std::error_code) { io.stop(); });
+  bench::server_lifetime lifetime(pool.context(0), opt.lifetime, [&] {
+    srv.async_shutdown([&](std::error_code) { pool.stop(); });
   });
-  io.run();
+  pool.start();
+  pool.join();
   return bench::exit_ok;
 }
 

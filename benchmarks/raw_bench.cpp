@@ -1,6 +1,7 @@
 // raw_bench: the ceiling for occams_bench. The same flags and JSON line ("system":"raw"),
 // over a hand-written pipelined echo with the PROTOCOL.md frame headers: no codec, no
-// library connection classes, plain Asio callbacks on one thread.
+// library connection classes, plain Asio callbacks; the server on --threads T threads, each
+// with its own SO_REUSEPORT listener (the client on one thread).
 
 #include "bench_main.hpp"
 #include "echo_payload.hpp"
@@ -12,12 +13,14 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <cstdint>
 #include <vector>
 
@@ -38,28 +41,49 @@ std::uint16_t bound_port(bench::raw_acceptor& a) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
-int run_server(const bench::options& opt) {
-  asio::io_context io(1);
+/// One server thread: its io_context, its listener(s) and its connections, touched only by
+/// the thread that runs it (the same shape as the library's server on a context pool).
+struct server_thread {
+  asio::io_context io{1};
   bench::raw_server srv;
   std::optional<bench::raw_acceptor> tcp, local;
-  if (opt.has_tcp()) {
-    tcp.emplace(bench::raw_listen_tcp(io, opt));
-    srv.accept_on(*tcp, true);
-    fmt::print("listening on {}:{}\n", opt.host, bound_port(*tcp));  // the real port for --port 0
-  }
-  if (opt.has_unix()) {
-    local.emplace(bench::raw_listen_unix(io, opt));
-    srv.accept_on(*local, false);
-    fmt::print("listening on unix:{}\n", opt.unix_path);
-  }
-  std::fflush(stdout);
-  bench::server_lifetime lifetime(io, opt.lifetime, [&] {
+  void close() {
     if (tcp) tcp->close();
     if (local) local->close();
     srv.close_all();
     io.stop();
+  }
+};
+
+/// --threads T: T threads, each with its own SO_REUSEPORT listener on the one TCP port (the
+/// kernel spreads connections over them); the Unix socket, if any, on thread 0 only.
+int run_server(const bench::options& opt) {
+  std::vector<std::unique_ptr<server_thread>> threads;
+  for (std::uint32_t i = 0; i < opt.threads; ++i) threads.push_back(std::make_unique<server_thread>());
+  bool reuse_port = opt.threads > 1;
+  if (opt.has_tcp()) {
+    std::uint16_t port = *opt.port;
+    for (auto& t : threads) {
+      t->tcp.emplace(bench::raw_listen_tcp(t->io, opt, port, reuse_port));
+      port = bound_port(*t->tcp);  // port 0: the others join the port the first one got
+      t->srv.accept_on(*t->tcp, true);
+    }
+    fmt::print("listening on {}:{}\n", opt.host, port);  // the real port for --port 0
+  }
+  if (opt.has_unix()) {
+    auto& t = *threads[0];
+    t.local.emplace(bench::raw_listen_unix(t.io, opt));
+    t.srv.accept_on(*t.local, false);
+    fmt::print("listening on unix:{}\n", opt.unix_path);
+  }
+  std::fflush(stdout);
+  bench::server_lifetime lifetime(threads[0]->io, opt.lifetime, [&] {
+    for (auto& t : threads) asio::post(t->io, [one = t.get()] { one->close(); });
   });
-  io.run();
+  std::vector<std::thread> runners;
+  for (std::size_t i = 1; i < threads.size(); ++i) runners.emplace_back([one = threads[i].get()] { one->io.run(); });
+  threads[0]->io.run();
+  for (auto& r : runners) r.join();
   return bench::exit_ok;
 }
 

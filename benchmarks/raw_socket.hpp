@@ -10,7 +10,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #include <string>
 
@@ -43,13 +46,16 @@ inline raw_socket raw_connect(asio::io_context& io, const options& o) {
   return g;
 }
 
-inline raw_acceptor raw_listen_tcp(asio::io_context& io, const options& o) {
+/// `port` overrides the options' (the real port of a first listener bound to port 0);
+/// `reuse_port`: SO_REUSEPORT, one listener per thread on the same port.
+inline raw_acceptor raw_listen_tcp(asio::io_context& io, const options& o, std::uint16_t port, bool reuse_port = false) {
   asio::ip::tcp::resolver resolver(io);
-  asio::ip::tcp::endpoint ep = *resolver.resolve(o.host, std::to_string(*o.port)).begin();
+  asio::ip::tcp::endpoint ep = *resolver.resolve(o.host, std::to_string(port)).begin();
   raw_acceptor a(io);
   asio::generic::stream_protocol::endpoint g(ep);
   a.open(g.protocol());
   a.set_option(asio::socket_base::reuse_address(true));
+  if (reuse_port) a.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
   a.bind(g);
   a.listen();
   return a;

@@ -2,9 +2,11 @@
 # Runs the BENCHMARK.md workloads W1-W4 against the raw ceiling (raw_bench) and the stream
 # layer and the API layer (occams_bench, occams_bench --api), each pair
 # twice (--runs), server pinned to CPU 0 and client to CPU 1, and prints a table of medians.
+# Then the multi-core row (workload MC): the W2 shape with 16 connections, raw and stream,
+# server --threads 1 and --threads 2 (workloads "W2x16/T1", "W2x16/T2"), nothing pinned.
 #
 #   benchmarks/run.sh [--duration S] [--warmup S] [--quick] [--runs R]
-#                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4] [--out DIR] [--tls]
+#                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4,MC] [--out DIR] [--tls]
 #
 # --duration S: measured seconds per run (5); --warmup S: warm-up seconds (0.5);
 # --quick: duration 1, warm-up 0.2; --runs R: runs per cell (2). BUILD_JOBS (default 1) is
@@ -12,7 +14,7 @@
 # --bin-dir [LABEL=]DIR: run the binaries in DIR (occams_bench, raw_bench) instead of building
 # this checkout; repeat it to run builds side by side in one invocation (stream@LABEL and
 # api@LABEL per build, LABEL defaulting to A, B, ...; raw from the first DIR only), with a
-# "vs LABEL" column: each build's figure over the first's. --workloads: a subset (all four).
+# "vs LABEL" column: each build's figure over the first's. --workloads: a subset (all five).
 # The runs of a workload are interleaved (run 1 of every system, then run 2, ...).
 # --tls: the stream and API layers also over TLS (certificates made by
 # tests/integration/tls_make_certs.sh in a temporary directory), as stream@tls and api@tls
@@ -40,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --workloads) only_workloads=${2:?--workloads needs a value}; shift 2 ;;
     --out) out_dir=${2:?--out needs a value}; shift 2 ;;
     --tls) tls=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -92,22 +94,26 @@ if [[ ${#bin_dirs[@]} -gt 0 ]]; then
 fi
 
 workloads=("W1 1 128 64" "W2 8 32 64" "W3 1 8 262144" "W4 1 1 64")
+multicore=1
 if [[ -n $only_workloads ]]; then
   chosen=()
   for w in "${workloads[@]}"; do [[ ",$only_workloads," == *",${w%% *},"* ]] && chosen+=("$w"); done
-  [[ ${#chosen[@]} -gt 0 ]] || { echo "run.sh: --workloads: none of W1-W4 in '$only_workloads'" >&2; exit 2; }
+  [[ ",$only_workloads," == *",MC,"* ]] || multicore=0
+  [[ ${#chosen[@]} -gt 0 || $multicore -eq 1 ]] || { echo "run.sh: --workloads: none of W1-W4, MC in '$only_workloads'" >&2; exit 2; }
   workloads=("${chosen[@]}")
 fi
 lifetime=$(python3 -c "print(int($duration + $warmup + 60))")
 failures=0
 
-# One server/client pair; appends the client's JSON line to the results.
+# One server/client pair; appends the client's JSON line to the results. With a 9th argument
+# T > 1 the server runs T threads and neither side is pinned (they share every CPU).
 run_pair() {
-  local label=$1 exe=$2 extra=$3 server_extra=$4 name=$5 conns=$6 inflight=$7 payload=$8 rep=$9
-  local port
+  local label=$1 exe=$2 extra=$3 server_extra=$4 name=$5 conns=$6 inflight=$7 payload=$8 rep=$9 threads=${10:-1}
+  local port ps=("${pin_server[@]}") pc=("${pin_client[@]}")
+  [[ $threads -gt 1 ]] && { ps=(); pc=(); }
   port=$(free_port) || return 1
   # shellcheck disable=SC2086 # $server_extra is empty or flags without spaces
-  "${pin_server[@]}" "$exe" server --port "$port" --lifetime "$lifetime" $server_extra >"$tmp/server.out" 2>"$tmp/server.err" &
+  "${ps[@]}" "$exe" server --port "$port" --threads "$threads" --lifetime "$lifetime" $server_extra >"$tmp/server.out" 2>"$tmp/server.err" &
   server_pid=$!
   # A pinned process may wait long for its CPU on a busy machine: allow 30 s to start.
   for _ in $(seq 600); do
@@ -121,7 +127,7 @@ run_pair() {
     return 1
   fi
   # shellcheck disable=SC2086 # $extra is empty or flags without spaces
-  "${pin_client[@]}" "$exe" client --port "$port" --connections "$conns" --inflight "$inflight" \
+  "${pc[@]}" "$exe" client --port "$port" --connections "$conns" --inflight "$inflight" \
     --payload "$payload" --duration "$duration" --warmup "$warmup" --workload "$name" \
     --server-pid "$server_pid" $extra >"$tmp/client.out" 2>"$tmp/client.err"
   local rc=$?
@@ -147,6 +153,19 @@ for w in "${workloads[@]}"; do
     done
   done
 done
+
+# The multi-core row: T = 1 then T = 2 (this machine has 2 CPUs; on a larger one, T = cores).
+if [[ $multicore -eq 1 ]]; then
+  for rep in $(seq "$runs"); do
+    for t in 1 2; do
+      for s in "${systems[@]}"; do
+        IFS='|' read -r label exe extra <<<"$s"
+        [[ -n $extra ]] && continue  # raw and stream only
+        run_pair "$label" "$exe" "$extra" "" "W2x16/T$t" 16 32 64 "$rep" "$t" || failures=$((failures + 1))
+      done
+    done
+  done
+fi
 
 echo
 echo "duration ${duration} s, warm-up ${warmup} s, $runs runs per cell (medians); $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC')"

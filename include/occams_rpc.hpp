@@ -33,3 +33,5 @@
 #include <occams_rpc/api/router.hpp>
 #include <occams_rpc/api/service.hpp>
 #include <occams_rpc/api/stub.hpp>
+
+#include <occams_rpc/runtime/context_pool.hpp>

@@ -14,3 +14,4 @@
 #include <occams_rpc/session/impl/failover_fsm.ipp>
 #include <occams_rpc/session/impl/pool_keeper_fsm.ipp>
 #include <occams_rpc/session/impl/server_session.ipp>
+#include <occams_rpc/runtime/impl/context_pool.ipp>

@@ -15,9 +15,16 @@
 // net/http does, and at once when a connection closes); large request frames draw on one
 // server-wide memory budget; each connection has idle, read and write timeouts. A connection
 // is listed in O(1) and unlisted in O(1), so closing many at once costs each one the same.
+//
+// Threads (docs/threads.md): a server given several executors (a runtime::context_pool's)
+// hands accepted connections to them in turn; each connection then lives wholly on its executor
+// (its reads, writes, ticks, dispatch and answers), and the server keeps one list of
+// connections per executor, touched only there. The counters, the stop flags and the memory
+// budget are shared and thread-safe.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
+#include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
 #include <occams_rpc/session/memory_budget.hpp>
@@ -37,6 +44,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include <atomic>
+#include <mutex>
+
 #include <chrono>
 #include <exception>
 #include <list>
@@ -52,12 +62,16 @@ class basic_server {
   using listener = typename Transport::listener_type;
   using socket_type = typename Transport::socket_type;
 
-  /// A listener and the timer of its accept back-off.
+  struct shard;
+
+  /// A listener, where its accept loop runs (the server's executor), and the timer of its
+  /// accept back-off. Touched on that executor only (closing it is dispatched there).
   struct listening {
     std::unique_ptr<listener> l;
+    asio::any_io_executor ex;
     asio::steady_timer retry;
-    bool backing_off = false;
-    listening(std::unique_ptr<listener> lst, const asio::any_io_executor& ex) : l(std::move(lst)), retry(ex) {}
+    std::atomic<bool> backing_off{false};
+    listening(std::unique_ptr<listener> lst, const asio::any_io_executor& e) : l(std::move(lst)), ex(e), retry(e) {}
     void close() {
       l->close();
       retry.cancel();
@@ -74,38 +88,68 @@ class basic_server {
   };
   using starting_list = boost::intrusive::list<starting_connection, boost::intrusive::constant_time_size<false>>;
 
-  struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
+  /// The connections living on one executor: touched only there.
+  struct shard {
     asio::any_io_executor ex;
+    connection_list connections;  // the open ones; each unlinks itself when it closes
+    starting_list starting;       // in their start step; each unlinks itself when it ends
+    std::vector<std::shared_ptr<connection>> live_scratch;
+    explicit shard(asio::any_io_executor e) : ex(std::move(e)) {}
+  };
+
+  struct state;
+
+  /// Watches the server's own context. Handlers queued on the other executors may hold the
+  /// state past that context's destruction, so when it shuts down, whatever the state keeps on
+  /// it goes first: the listeners and their timers, and the shutdown waiters' handlers (unrun:
+  /// they may own the coroutine that owns the server); then this watch, which nothing may
+  /// refer to once the context's registry is gone.
+  struct context_watch final : detail::shutdown_hook {
+    state* st;
+    explicit context_watch(state* s) : shutdown_hook(s->ex), st(s) {}
+    void on_context_shutdown() noexcept override {
+      auto self = st->weak_from_this().lock();
+      if (!self) return;  // being destroyed: its destructor does it all
+      st->stopping = st->stopped = true;
+      auto waiters = std::move(st->stop_waiters);
+      std::list<listening> listeners;
+      {
+        std::lock_guard lock(st->listeners_mutex);
+        listeners.splice(listeners.end(), st->listeners);
+      }
+      auto me = std::move(st->watch);  // destroyed first, while the registry lives
+    }
+  };
+
+  struct state final : std::enable_shared_from_this<state> {
+    asio::any_io_executor ex;  // the server's own: round-robin accept loops, shutdown, its waiters
     Transport transport;
     std::shared_ptr<Dispatch> dispatch;
     server_config cfg;
     logger log;
     std::shared_ptr<session::memory_budget> budget;
-    std::list<listening> listeners;
-    connection_list connections;  // the open ones; each unlinks itself when it closes
-    starting_list starting;       // in their start step; each unlinks itself when it ends
-    bool stopping = false;  // graceful shutdown under way
-    bool stopped = false;   // closed at once
+    std::vector<std::unique_ptr<shard>> shards;  // fixed at construction
+    std::mutex listeners_mutex;                  // guards the list, not the listeners
+    std::list<listening> listeners;              // never erased while ex runs: entries outlive their loops
+    std::atomic<std::size_t> backing_off{0};     // listeners backing off from EMFILE and the like
+    std::atomic<std::size_t> next_shard{0};
+    std::atomic<bool> stopping{false};  // graceful shutdown under way
+    std::atomic<bool> stopped{false};   // closed at once
+    std::atomic<std::size_t> accepted{0};
+    std::atomic<std::size_t> open{0};  // connections started and not closed yet
+    // On ex only:
     std::vector<std::unique_ptr<detail::stored_handler<std::error_code>>> stop_waiters;
-    std::size_t accepted = 0;
-    std::vector<std::shared_ptr<connection>> live_scratch;
+    std::unique_ptr<context_watch> watch;  // null once ex's context shut down
 
-    state(asio::any_io_executor e, Dispatch d, const server_config& c, logger l, Transport t)
-        : shutdown_hook(e),
-          ex(e),
+    state(std::vector<asio::any_io_executor> exs, Dispatch d, const server_config& c, logger l, Transport t)
+        : ex(exs.at(0)),
           transport(std::move(t)),
           dispatch(std::make_shared<Dispatch>(std::move(d))),
           cfg(c),
           log(std::move(l)),
-          budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)) {}
-
-    /// The context is being destroyed: drop the shutdown waiters' handlers unrun (they may own
-    /// the coroutine that owns the server).
-    void on_context_shutdown() noexcept override {
-      auto self = this->weak_from_this().lock();
-      if (!self) return;
-      stopping = stopped = true;
-      auto waiters = std::move(stop_waiters);
+          budget(std::make_shared<session::memory_budget>(c.max_buffered_bytes)) {
+      for (auto& e : exs) shards.push_back(std::make_unique<shard>(std::move(e)));
+      watch = std::make_unique<context_watch>(this);
     }
   };
 
@@ -117,9 +161,17 @@ class basic_server {
   /// listens, accepts, starts and closes every connection (each connection keeps a copy).
   basic_server(executor_type ex, Dispatch dispatch, const server_config& cfg = {}, logger log = {},
                Transport transport = {})
-      : st_(std::make_shared<state>(ex, std::move(dispatch), (validate(cfg), cfg), std::move(log),
-                                    std::move(transport))) {
-  }
+      : basic_server(std::vector<executor_type>{std::move(ex)}, std::move(dispatch), cfg, std::move(log),
+                     std::move(transport)) {}
+  /// A server on several executors (runtime::context_pool::executors()): accepted connections
+  /// are handed to them in turn, and each lives wholly on its own. The first executor is
+  /// the server's own. Each must be serial (one thread, or a strand). The dispatch is then
+  /// called from every executor's thread at once: it must be safe to call concurrently.
+  /// Throws std::system_error(errc::invalid_config) for a bad config or no executor.
+  basic_server(std::vector<executor_type> executors, Dispatch dispatch, const server_config& cfg = {},
+               logger log = {}, Transport transport = {})
+      : st_(std::make_shared<state>((validate(cfg, executors), std::move(executors)), std::move(dispatch), cfg,
+                                    std::move(log), std::move(transport))) {}
   basic_server(const basic_server&) = delete;
   basic_server& operator=(const basic_server&) = delete;
   /// Closes the listeners and every connection at once (use async_shutdown to be graceful).
@@ -130,7 +182,12 @@ class basic_server {
   /// Listens on `where` ("host:port", "[v6]:port", "/path" or "unix:/path") with `options`
   /// (backlog, SO_REUSEPORT) and starts accepting. Returns the address listened on (with the
   /// real port for port 0). Throws std::system_error if the address is invalid or cannot be
-  /// bound. Call it on the server's executor or before the executor runs.
+  /// bound. Any thread.
+  ///
+  /// On several executors, the one listener (on the server's executor) hands accepted
+  /// connections to the executors in turn: an exact balance of long-lived connections, which
+  /// one SO_REUSEPORT listener per executor (the kernel hashing each connection's addresses to
+  /// one) would not give (docs/threads.md, "Which accept").
   address listen(std::string_view where, const listen_options& options = {}) {
     return listen(parse_address(where), options);
   }
@@ -142,8 +199,12 @@ class basic_server {
       throw std::system_error(e.code(), "listen on " + where.to_string());
     }
     address local = l->local_address();
-    auto& entry = st_->listeners.emplace_back(std::move(l), st_->ex);
-    asio::co_spawn(st_->ex, accept_loop(st_, &entry), log_failure{st_->log, "accept loop"});
+    listening* entry;
+    {
+      std::lock_guard lock(st_->listeners_mutex);
+      entry = &st_->listeners.emplace_back(std::move(l), st_->ex);
+    }
+    asio::co_spawn(st_->ex, accept_loop(st_, entry), log_failure{st_->log, "accept loop"});
     st_->log.info("listening on {}", local.to_string());
     return local;
   }
@@ -165,18 +226,14 @@ class basic_server {
         token);
   }
 
-  /// Connections open now, counting those still in their start step (a TLS handshake), which
-  /// hold a socket too (read on the server's executor).
-  std::size_t connection_count() const {
-    std::size_t n = st_->starting.size();
-    for (auto& c : st_->connections)
-      if (!c.closed()) ++n;
-    return n;
-  }
-  std::size_t accepted_count() const noexcept { return st_->accepted; }
+  /// Connections open now, counting those still in their start step (a TLS handshake),
+  /// which hold a socket too (a snapshot; any thread).
+  std::size_t connection_count() const noexcept { return st_->open.load(std::memory_order_relaxed); }
+  std::size_t accepted_count() const noexcept { return st_->accepted.load(std::memory_order_relaxed); }
   /// Bytes of the request memory budget (server_config::max_buffered_bytes) in use now.
   std::size_t buffered_bytes() const noexcept { return st_->budget->used(); }
-  executor_type get_executor() const { return st_->ex; }
+  /// The server's own executor (the first one).
+    executor_type get_executor() const { return st_->ex; }
   Dispatch& dispatcher() noexcept { return *st_->dispatch; }
 
  private:
@@ -200,20 +257,32 @@ class basic_server {
   static constexpr std::chrono::milliseconds accept_backoff_max{1000};
   static constexpr std::chrono::seconds accept_log_interval{1};
 
+  static void validate(const server_config& cfg, const std::vector<executor_type>& executors) {
+    occams_rpc::validate(cfg);
+    if (executors.empty()) throw std::system_error(make_error_code(errc::invalid_config), "a server needs an executor");
+  }
+
+  /// Where the next accepted connection lives: the executors in turn.
+  static const executor_type& next_executor(state& st) noexcept {
+    return st.shards[st.next_shard.fetch_add(1, std::memory_order_relaxed) % st.shards.size()]->ex;
+  }
+
   static asio::awaitable<void> accept_loop(std::shared_ptr<state> st, listening* entry) {
     using clock = std::chrono::steady_clock;
     std::chrono::milliseconds delay{0};
     std::size_t failures = 0, unreported = 0;  // in the current run of resource errors
     clock::time_point last_report{};
     for (;;) {
-      socket_type s(st->ex);  // the executor chosen for this connection
+      executor_type conn_ex = next_executor(*st);
+      socket_type s(conn_ex);  // the executor chosen for this connection
       std::error_code ec = co_await entry->l->accept(s);
       if (st->stopping) co_return;
       if (!ec) {
         try {
-          // The start step (a TLS handshake) runs on its own: a slow one delays no accept.
-          asio::co_spawn(st->ex, start_then_run(st, std::move(s)), log_failure{st->log, "connection start"});
-          ++st->accepted;
+          // The start step (a TLS handshake) runs on its own, on the connection's executor: a
+          // slow one delays no accept.
+          asio::co_spawn(conn_ex, start_then_run(st, std::move(s)), log_failure{st->log, "connection start"});
+          st->accepted.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::bad_alloc&) {
           ec = std::make_error_code(std::errc::not_enough_memory);  // the socket closed with `s`
         }
@@ -247,90 +316,134 @@ class basic_server {
         last_report = now;
       }
       entry->backing_off = true;
+      st->backing_off.fetch_add(1);
       entry->retry.expires_after(delay);
       co_await entry->retry.async_wait(asio::as_tuple(asio::deferred));
+      st->backing_off.fetch_sub(1);
       entry->backing_off = false;
       if (st->stopping) co_return;
     }
   }
 
-  /// Runs the transport's start step for an accepted connection, then starts the connection.
-  /// The step is bounded by cfg.handshake_timeout (a silent peer is closed then, and logged);
-  /// while it runs the connection counts in connection_count(), and a stop (graceful or not)
-  /// cancels it and closes the socket. A graceful shutdown completes once it has.
+  /// Runs the transport's start step for an accepted connection, on its executor, then starts
+  /// the connection. The step is bounded by cfg.handshake_timeout (a silent peer is closed
+  /// then, and logged); while it runs the connection counts in connection_count(), and a stop
+  /// (graceful or not) cancels it and closes the socket.
   static asio::awaitable<void> start_then_run(std::shared_ptr<state> st, socket_type s) {
     using namespace asio::experimental::awaitable_operators;
-    starting_connection entry(st->ex, st->cfg.handshake_timeout);
-    st->starting.push_back(entry);
+    shard& sh = shard_of(*st, s.get_executor());
+    // Counted from here: a shutdown either sees this connection (open > 0, and its pass over
+    // sh cancels the step) or is seen by it (stopping, checked below on the same executor).
+    st->open.fetch_add(1);
+    if (st->stopping) {  // the shutdown's pass over sh may be over: it would not cancel this step
+      st->transport.close(s);
+      connection_gone(st);
+      co_return;
+    }
+    starting_connection entry(sh.ex, st->cfg.handshake_timeout);
+    sh.starting.push_back(entry);
     auto result = co_await (st->transport.start(s, transport_role::server) ||
                             entry.deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
     entry.unlink();
     std::error_code ec = result.index() == 0 ? std::get<0>(result) : std::error_code{};
-    if (st->stopping) {
-      st->transport.close(s);
-      if (st->connections.empty() && st->starting.empty()) finish_shutdown(st);
-      co_return;
-    }
-    if (result.index() == 1) {
+    if (!st->stopping && result.index() == 1)
       st->log.info("connection from {} closed: its start step (TLS handshake) did not finish within {} ms",
                    st->transport.describe_peer(s), st->cfg.handshake_timeout.count());
-      st->transport.close(s);
-      co_return;
-    }
-    if (ec) {
+    else if (!st->stopping && ec)
       st->log.info("connection from {} failed to start: {}", st->transport.describe_peer(s), ec.message());
+    if (st->stopping || result.index() == 1 || ec) {
       st->transport.close(s);
+      connection_gone(st);
       co_return;
     }
     try {
-      start_connection(st, std::move(s));
+      start_connection(st, sh, std::move(s));
     } catch (const std::bad_alloc&) {  // the socket closed with `s`
       st->log.error("could not start a connection: out of memory");
     }
   }
 
-  static void start_connection(const std::shared_ptr<state>& st, socket_type s) {
+  /// On the connection's executor, once its start step is done (and counted in st->open).
+  static void start_connection(const std::shared_ptr<state>& st, shard& sh, socket_type s) {
     std::string peer = st->transport.describe_peer(s);
     std::weak_ptr<state> weak = st;
-    auto c = std::make_shared<connection>(std::move(s), st->transport, st->dispatch, st->cfg, st->log, peer, st->budget,
-                                          [weak](connection* c) {
-                                            if (auto st = weak.lock()) on_connection_closed(st, *c);
-                                          });
-    st->connections.push_back(*c);
+    std::shared_ptr<connection> c;
+    try {
+      c = std::make_shared<connection>(std::move(s), st->transport, st->dispatch, st->cfg, st->log, peer, st->budget,
+                                       [weak, &sh](connection* c) {
+                                         if (auto st = weak.lock()) on_connection_closed(st, sh, *c);
+                                       });
+    } catch (...) {  // std::bad_alloc: the socket closed with `s`
+      connection_gone(st);
+      throw;
+    }
+    sh.connections.push_back(*c);
     st->log.debug("accepted a connection from {}", peer);
-    c->start();
+    c->start();  // if it throws, the connection closed first (on_connection_closed ran)
   }
 
-  static void on_connection_closed(const std::shared_ptr<state>& st, connection& c) {
+  static shard& shard_of(state& st, const executor_type& ex) noexcept {
+    for (auto& sh : st.shards)
+      if (sh->ex == ex) return *sh;
+    return *st.shards.front();  // unreachable: every socket is made on a shard's executor
+  }
+
+  /// On the connection's executor (sh's), when its transport closes.
+  static void on_connection_closed(const std::shared_ptr<state>& st, shard&, connection& c) {
     if (c.is_linked()) c.unlink();
     // Its fd is free again: a listener backing off from EMFILE may accept now.
-    for (auto& e : st->listeners)
-      if (e.backing_off) e.retry.cancel();
-    if (st->stopping && st->connections.empty() && st->starting.empty()) finish_shutdown(st);
-  }
-
-  /// The open connections, in a list reused from call to call (closing one edits the list).
-  static std::vector<std::shared_ptr<connection>>& live_connections(const std::shared_ptr<state>& st) {
-    auto& live = st->live_scratch;
-    live.clear();
-    for (auto& c : st->connections)
-      if (auto p = c.weak_from_this().lock()) live.push_back(std::move(p));
-    return live;
-  }
-
-  static void begin_shutdown(const std::shared_ptr<state>& st) {
-    if (!st->stopping) {
-      st->stopping = true;
-      auto& live = live_connections(st);
-      st->log.info("shutting down: {} connections", live.size());
-      for (auto& l : st->listeners) l.close();
-      for (auto& c : live) c->stop_reading();
-      live.clear();
-      for (auto& e : st->starting) e.deadline.cancel();
+    if (st->backing_off.load() > 0) {
+      std::lock_guard lock(st->listeners_mutex);
+      for (auto& e : st->listeners)
+        if (e.backing_off) asio::post(e.ex, [st, &e] { e.retry.cancel(); });
     }
-    if (st->connections.empty() && st->starting.empty()) finish_shutdown(st);
+    connection_gone(st);
   }
 
+  /// One connection fewer: the last one during a shutdown finishes it (on the server's executor).
+  static void connection_gone(const std::shared_ptr<state>& st) {
+    if (st->open.fetch_sub(1) == 1 && st->stopping) asio::post(st->ex, [st] { finish_shutdown(st); });
+  }
+
+  /// Runs `f(connection&)` on every open connection, each on its own executor.
+  template <class F>
+  static void for_each_connection(const std::shared_ptr<state>& st, F f) {
+    for (auto& sh : st->shards)
+      asio::dispatch(sh->ex, [st, sh = sh.get(), f] {
+        auto& live = sh->live_scratch;  // closing one edits the list: hold them first
+        live.clear();
+        for (auto& c : sh->connections)
+          if (auto p = c.weak_from_this().lock()) live.push_back(std::move(p));
+        for (auto& c : live) f(*c);
+        live.clear();
+      });
+  }
+
+  /// Ends every start step under way (each on its executor): their connections close.
+  static void cancel_starting(const std::shared_ptr<state>& st) {
+    for (auto& sh : st->shards)
+      asio::dispatch(sh->ex, [st, sh = sh.get()] {
+        for (auto& e : sh->starting) e.deadline.cancel();
+      });
+  }
+
+  static void close_listeners(const std::shared_ptr<state>& st) {
+    std::lock_guard lock(st->listeners_mutex);
+    for (auto& e : st->listeners) asio::dispatch(e.ex, [st, &e] { e.close(); });
+  }
+
+  /// On the server's executor.
+  static void begin_shutdown(const std::shared_ptr<state>& st) {
+    if (!st->stopping.exchange(true)) {
+      st->log.info("shutting down: {} connections", st->open.load());
+      close_listeners(st);
+      for_each_connection(st, [](connection& c) { c.stop_reading(); });
+      cancel_starting(st);
+    }
+    if (st->open.load() == 0) finish_shutdown(st);
+  }
+
+  /// On the server's executor; once more does nothing.
   static void finish_shutdown(const std::shared_ptr<state>& st) {
     auto waiters = std::move(st->stop_waiters);
     for (auto& w : waiters) w->post(std::error_code{});
@@ -338,11 +451,9 @@ class basic_server {
 
   static void hard_stop(const std::shared_ptr<state>& st) {
     st->stopping = st->stopped = true;
-    for (auto& l : st->listeners) l.close();
-    for (auto& e : st->starting) e.deadline.cancel();
-    auto& live = live_connections(st);
-    for (auto& c : live) c->force_close("server destroyed");
-    live.clear();
+    close_listeners(st);
+    cancel_starting(st);
+    for_each_connection(st, [](connection& c) { c.force_close("server destroyed"); });
     finish_shutdown(st);
   }
 

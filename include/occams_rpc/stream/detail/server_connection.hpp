@@ -37,6 +37,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -173,11 +174,20 @@ class server_connection final
     this->after_event();
   }
 
-  /// From the memory budget, inside another connection's event: the wait is over.
+  /// From the memory budget, inside another connection's event (on any thread, under the
+  /// budget's lock): the wait is over. The news goes through this connection's executor. A
+  /// connection with its waiter queued owns itself (it closes, leaving the queue, before its
+  /// loops end), so it is alive here.
   static void budget_granted(void* p) {
     auto* c = static_cast<server_connection*>(p);
-    c->session_.on_budget_granted(clock::now());
-    c->after_event();
+    try {
+      asio::post(c->ex_, [self = c->shared_from_this()] {
+        self->session_.on_budget_granted(clock::now());
+        self->after_event();
+      });
+    } catch (const std::bad_alloc&) {  // the grant is never claimed: the budget-wait timeout
+      c->log_.error("a memory budget grant was lost: out of memory");  // closes it, freeing it
+    }
   }
 
   void dispatch_ready(clock::time_point now) {
