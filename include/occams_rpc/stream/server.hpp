@@ -19,8 +19,8 @@
 // Threads (docs/threads.md): a server given several executors (a runtime::context_pool's)
 // hands accepted connections to them in turn; each connection then lives wholly on its executor
 // (its reads, writes, ticks, dispatch and answers), and the server keeps one list of
-// connections per executor, touched only there. The counters, the stop flags and the memory
-// budget are shared and thread-safe.
+// connections per executor, touched only there (detail/server_shard.hpp). The counters, the
+// stop flags and the memory budget are shared and thread-safe.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
@@ -29,6 +29,7 @@
 #include <occams_rpc/stream/detail/exception_text.hpp>
 #include <occams_rpc/session/memory_budget.hpp>
 #include <occams_rpc/stream/detail/server_connection.hpp>
+#include <occams_rpc/stream/detail/server_shard.hpp>
 #include <occams_rpc/stream/detail/shutdown_hook.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
 #include <occams_rpc/stream/server_request.hpp>
@@ -42,7 +43,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/intrusive/list.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -62,8 +62,6 @@ class basic_server {
   using listener = typename Transport::listener_type;
   using socket_type = typename Transport::socket_type;
 
-  struct shard;
-
   /// A listener, where its accept loop runs (the server's executor), and the timer of its
   /// accept back-off. Touched on that executor only (closing it is dispatched there).
   struct listening {
@@ -77,25 +75,7 @@ class basic_server {
       retry.cancel();
     }
   };
-  using connection_list = boost::intrusive::list<connection, boost::intrusive::base_hook<detail::connection_hook>,
-                                                 boost::intrusive::constant_time_size<false>>;
-  /// A connection in its start step (a TLS handshake): its deadline, which a stop cancels.
-  /// It unlinks itself when destroyed (also when the context goes with the step suspended).
-  struct starting_connection
-      : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
-    asio::steady_timer deadline;
-    starting_connection(const asio::any_io_executor& ex, std::chrono::milliseconds limit) : deadline(ex, limit) {}
-  };
-  using starting_list = boost::intrusive::list<starting_connection, boost::intrusive::constant_time_size<false>>;
-
-  /// The connections living on one executor: touched only there.
-  struct shard {
-    asio::any_io_executor ex;
-    connection_list connections;  // the open ones; each unlinks itself when it closes
-    starting_list starting;       // in their start step; each unlinks itself when it ends
-    std::vector<std::shared_ptr<connection>> live_scratch;
-    explicit shard(asio::any_io_executor e) : ex(std::move(e)) {}
-  };
+  using shard = detail::server_shard<connection>;  // the connections on one executor
 
   struct state;
 
@@ -233,7 +213,7 @@ class basic_server {
   /// Bytes of the request memory budget (server_config::max_buffered_bytes) in use now.
   std::size_t buffered_bytes() const noexcept { return st_->budget->used(); }
   /// The server's own executor (the first one).
-    executor_type get_executor() const { return st_->ex; }
+  executor_type get_executor() const { return st_->ex; }
   Dispatch& dispatcher() noexcept { return *st_->dispatch; }
 
  private:
@@ -280,8 +260,11 @@ class basic_server {
       if (!ec) {
         try {
           // The start step (a TLS handshake) runs on its own, on the connection's executor: a
-          // slow one delays no accept.
-          asio::co_spawn(conn_ex, start_then_run(st, std::move(s)), log_failure{st->log, "connection start"});
+          // slow one delays no accept. Without one (TCP, Unix, memory), no coroutine or timer.
+          if constexpr (has_start_step<Transport>())
+            asio::co_spawn(conn_ex, start_then_run(st, std::move(s)), log_failure{st->log, "connection start"});
+          else
+            asio::dispatch(conn_ex, [st, s = std::move(s)]() mutable { run_unstarted(st, std::move(s)); });
           st->accepted.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::bad_alloc&) {
           ec = std::make_error_code(std::errc::not_enough_memory);  // the socket closed with `s`
@@ -332,15 +315,8 @@ class basic_server {
   static asio::awaitable<void> start_then_run(std::shared_ptr<state> st, socket_type s) {
     using namespace asio::experimental::awaitable_operators;
     shard& sh = shard_of(*st, s.get_executor());
-    // Counted from here: a shutdown either sees this connection (open > 0, and its pass over
-    // sh cancels the step) or is seen by it (stopping, checked below on the same executor).
-    st->open.fetch_add(1);
-    if (st->stopping) {  // the shutdown's pass over sh may be over: it would not cancel this step
-      st->transport.close(s);
-      connection_gone(st);
-      co_return;
-    }
-    starting_connection entry(sh.ex, st->cfg.handshake_timeout);
+    if (!admit(st, s)) co_return;
+    detail::starting_connection entry(sh.ex, st->cfg.handshake_timeout);
     sh.starting.push_back(entry);
     auto result = co_await (st->transport.start(s, transport_role::server) ||
                             entry.deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
@@ -356,6 +332,27 @@ class basic_server {
       connection_gone(st);
       co_return;
     }
+    start_or_log(st, sh, std::move(s));
+  }
+
+  /// As start_then_run, for a transport without a start step: the connection starts at once.
+  static void run_unstarted(const std::shared_ptr<state>& st, socket_type s) {
+    if (admit(st, s)) start_or_log(st, shard_of(*st, s.get_executor()), std::move(s));
+  }
+
+  /// Counts an accepted connection in st->open, on its executor, unless a shutdown is under way
+  /// (then closes it). Counted from here: a shutdown either sees this connection (open > 0, and
+  /// its pass over the shard cancels the start step) or is seen by it (stopping, checked here
+  /// on the same executor, after the count).
+  static bool admit(const std::shared_ptr<state>& st, socket_type& s) {
+    st->open.fetch_add(1);
+    if (!st->stopping) return true;
+    st->transport.close(s);  // the shutdown's pass over the shard may be over
+    connection_gone(st);
+    return false;
+  }
+
+  static void start_or_log(const std::shared_ptr<state>& st, shard& sh, socket_type s) {
     try {
       start_connection(st, sh, std::move(s));
     } catch (const std::bad_alloc&) {  // the socket closed with `s`
@@ -408,23 +405,12 @@ class basic_server {
   /// Runs `f(connection&)` on every open connection, each on its own executor.
   template <class F>
   static void for_each_connection(const std::shared_ptr<state>& st, F f) {
-    for (auto& sh : st->shards)
-      asio::dispatch(sh->ex, [st, sh = sh.get(), f] {
-        auto& live = sh->live_scratch;  // closing one edits the list: hold them first
-        live.clear();
-        for (auto& c : sh->connections)
-          if (auto p = c.weak_from_this().lock()) live.push_back(std::move(p));
-        for (auto& c : live) f(*c);
-        live.clear();
-      });
+    for (auto& sh : st->shards) asio::dispatch(sh->ex, [st, sh = sh.get(), f]() mutable { sh->for_each_connection(f); });
   }
 
   /// Ends every start step under way (each on its executor): their connections close.
   static void cancel_starting(const std::shared_ptr<state>& st) {
-    for (auto& sh : st->shards)
-      asio::dispatch(sh->ex, [st, sh = sh.get()] {
-        for (auto& e : sh->starting) e.deadline.cancel();
-      });
+    for (auto& sh : st->shards) asio::dispatch(sh->ex, [st, sh = sh.get()] { sh->cancel_starting(); });
   }
 
   static void close_listeners(const std::shared_ptr<state>& st) {

@@ -580,6 +580,7 @@ class memory_transport {
     return listener(std::move(ex), where, options);
   }
   /// Nothing to do: a connected pair is ready.
+  static constexpr bool has_start_step = false;
   asio::awaitable<std::error_code> start(socket_type&, transport_role) const { co_return std::error_code{}; }
   void close(socket_type& s) const noexcept { s.close(); }
   void shutdown_send(socket_type& s) const noexcept { s.shutdown_send(); }

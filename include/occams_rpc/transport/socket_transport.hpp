@@ -52,6 +52,7 @@ class socket_transport {
     return listener(std::move(ex), where, options);
   }
   /// Nothing to do: a connected socket is ready.
+  static constexpr bool has_start_step = false;
   OCCAMS_RPC_DECL asio::awaitable<std::error_code> start(socket_type& s, transport_role role) const;
   /// "127.0.0.1:4242" for a TCP peer, "unix:/path" for a Unix one (for logs).
   OCCAMS_RPC_DECL std::string describe_peer(const socket_type& s) const;

@@ -62,4 +62,14 @@ concept transport = std::copy_constructible<T> && requires {
   { t.describe_peer(s) } -> std::convertible_to<std::string>;
 };
 
+/// Whether T's start step does anything. A transport whose start completes at once with no
+/// error declares `static constexpr bool has_start_step = false;` and the stream layer skips
+/// the step: a server then starts an accepted connection without a coroutine or a handshake
+/// timer for it. Undeclared: true (the step runs).
+template <class T>
+constexpr bool has_start_step() noexcept {
+  if constexpr (requires { T::has_start_step; }) return T::has_start_step;
+  else return true;
+}
+
 }  // namespace occams_rpc
