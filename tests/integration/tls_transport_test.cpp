@@ -9,9 +9,21 @@
 
 #include <boost/asio/ssl.hpp>
 
+#include <openssl/ssl.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace occams_rpc;
@@ -34,8 +46,8 @@ struct echo_dispatch {
 /// The lines a logger was given, to check what a side logged.
 struct captured_log {
   std::shared_ptr<std::vector<std::string>> lines = std::make_shared<std::vector<std::string>>();
-  logger get() const {
-    return {log_level::info, [l = lines](log_level, std::string_view msg) { l->emplace_back(msg); }};
+  logger get(log_level level = log_level::info) const {
+    return {level, [l = lines](log_level, std::string_view msg) { l->emplace_back(msg); }};
   }
   bool has(std::string_view text) const {
     return std::any_of(lines->begin(), lines->end(), [&](auto& l) { return l.find(text) != std::string::npos; });
@@ -49,14 +61,45 @@ struct tls_echo_server {
   tls_server<echo_dispatch> srv;
   address where;
   explicit tls_echo_server(const tls_server_options& options, const server_config& cfg = {},
-                           const std::string& listen_on = "127.0.0.1:0")
-      : srv(io.get_executor(), echo_dispatch{}, cfg, log.get(), tls_transport::server(options)),
+                           const std::string& listen_on = "127.0.0.1:0", log_level level = log_level::info)
+      : srv(io.get_executor(), echo_dispatch{}, cfg, log.get(level), tls_transport::server(options)),
         where(srv.listen(listen_on)) {}
 };
 
 asio::awaitable<std::tuple<std::error_code, tls_stream>> tls_connect(const tls_transport& t, const address& where,
-                                                                    client_config cfg = {}) {
-  co_return co_await tls_stream::async_connect(t, co_await asio::this_coro::executor, where, cfg, {}, tok);
+                                                                    client_config cfg = {}, logger log = {}) {
+  co_return co_await tls_stream::async_connect(t, co_await asio::this_coro::executor, where, cfg, std::move(log), tok);
+}
+
+/// Caps a client transport at TLS 1.2 (the server then agrees to 1.2).
+tls_transport at_most_tls12(tls_transport t) {
+  ::SSL_CTX_set_max_proto_version(t.context().native_handle(), TLS1_2_VERSION);
+  return t;
+}
+
+/// TLS 1.3 (the default), then TLS 1.2 (one Catch2 run of the test each).
+int tls_version_under_test() {
+  int v = GENERATE(TLS1_3_VERSION, TLS1_2_VERSION);
+  INFO((v == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2"));
+  return v;
+}
+tls_transport client_at(int version, const tls_client_options& o) {
+  auto t = tls_transport::client(o);
+  return version == TLS1_2_VERSION ? at_most_tls12(t) : t;
+}
+
+/// The TLS version a client connection through `t` negotiates with `where`.
+asio::awaitable<int> negotiated_version(const tls_transport& t, const address& where) {
+  auto ex = co_await asio::this_coro::executor;
+  tls_socket s(ex);
+  auto cec = co_await t.connect(ex, where, 5s, s);
+  REQUIRE_FALSE(cec);
+  auto sec = co_await t.start(s, transport_role::client);
+  REQUIRE_FALSE(sec);
+  int v = ::SSL_version(s.stream().native_handle());
+  t.shutdown_send(s);
+  t.close(s);
+  co_return v;
 }
 
 /// One echo call; the error it completed with.
@@ -135,40 +178,91 @@ TEST_CASE("typed stubs call a router over TLS", "[tls][integration]") {
   });
 }
 
-TEST_CASE("mutual TLS refuses a client without a certificate, both sides say why, and serves one with a "
-          "certificate the client CA signed", "[tls][integration]") {
+TEST_CASE("mutual TLS refuses a client with no, an untrusted or an expired certificate at connect, under TLS 1.3 "
+          "and 1.2, with its own error logged on both sides, and serves the next client", "[tls][integration]") {
+  const int version = tls_version_under_test();
   const auto& certs = tls_certs::get();
+  struct refusal {
+    const char* cert;  // the client's certificate (none: no certificate)
+    errc expected;
+  };
+  const auto r = GENERATE(refusal{nullptr, errc::tls_missing_client_certificate},
+                          refusal{"rogue_server", errc::tls_untrusted_certificate},
+                          refusal{"expired", errc::tls_certificate_expired});
+  INFO("client certificate: " << (r.cert ? r.cert : "none"));
   tls_echo_server t(certs.server("server", true));
   auto& [io, log, srv, where] = t;
+  auto opts = certs.client();
+  if (r.cert) {
+    opts.certificate_chain = certs.pem(std::string(r.cert) + ".pem");
+    opts.private_key = certs.pem(std::string(r.cert) + ".key");
+  }
+  captured_log client_log;
   run(io, [&]() -> asio::awaitable<void> {
-    auto [ec, c] = co_await tls_connect(tls_transport::client(certs.client(false)), where);
-    CHECK(ec == make_error_code(errc::tls_missing_client_certificate));
-    co_await wait_until([&] { return log.has(make_error_code(errc::tls_missing_client_certificate).message()); });
-    auto [gec, good] = co_await tls_connect(tls_transport::client(certs.client(true)), where);
+    auto [ec, c] = co_await tls_connect(client_at(version, opts), where, {}, client_log.get());
+    CHECK(ec == make_error_code(r.expected));  // before any call: TLS 1.3 too
+    CHECK_FALSE(c);
+    CHECK(client_log.has("failed: " + make_error_code(r.expected).message()));
+    co_await wait_until([&] { return log.has(make_error_code(r.expected).message()); });  // the server's reason
+    co_await wait_until([&] { return srv.connection_count() == 0; });
+    auto good = client_at(version, certs.client(true));
+    auto v = co_await negotiated_version(good, where);
+    CHECK(v == version);
+    auto [gec, g] = co_await tls_connect(good, where);
     REQUIRE_FALSE(gec);
-    auto call = co_await echo_call(good);
+    auto call = co_await echo_call(g);
     CHECK_FALSE(call);
   });
 }
 
-TEST_CASE("mutual TLS refuses a client certificate from an untrusted CA and the server logs why",
-          "[tls][integration]") {
+TEST_CASE("without confirm_client_certificate a refused client certificate shows under TLS 1.3 only at the first "
+          "call, as a lost connection", "[tls][integration]") {
   const auto& certs = tls_certs::get();
   tls_echo_server t(certs.server("server", true));
   auto& [io, log, srv, where] = t;
   auto opts = certs.client();
   opts.certificate_chain = certs.pem("rogue_server.pem");
   opts.private_key = certs.pem("rogue_server.key");
+  opts.confirm_client_certificate = false;
   run(io, [&]() -> asio::awaitable<void> {
-    // TLS 1.3 ends the client's handshake before the server has checked the client's
-    // certificate: the client learns of the refusal when the connection fails (docs/tls.md).
     auto [ec, c] = co_await tls_connect(tls_transport::client(opts), where);
-    if (!ec) {
-      auto call = co_await echo_call(c);
-      CHECK(call);
-    }
+    REQUIRE_FALSE(ec);  // what the confirmation is for
+    auto call = co_await echo_call(c);
+    CHECK(call);
+    CHECK(call.category() == rpc_category());
+    CHECK_FALSE(is_tls_error(static_cast<errc>(call.value())));
     co_await wait_until([&] { return log.has(make_error_code(errc::tls_untrusted_certificate).message()); });
-    CHECK(srv.connection_count() == 0);
+  });
+}
+
+TEST_CASE("a failover_pool and a client_pool fail at once on a client certificate the server refused, and do not "
+          "retry it on an address that would take it", "[tls][integration]") {
+  const int version = tls_version_under_test();
+  const auto& certs = tls_certs::get();
+  asio::io_context io;
+  tls_server<echo_dispatch> mutual(io.get_executor(), echo_dispatch{}, {}, {},
+                                   tls_transport::server(certs.server("server", true)));
+  // Asks no client certificate: a retry there would succeed.
+  tls_server<echo_dispatch> open(io.get_executor(), echo_dispatch{}, {}, {}, tls_transport::server(certs.server()));
+  std::vector<address> addresses{mutual.listen("127.0.0.1:0"), open.listen("127.0.0.1:0")};
+  auto opts = certs.client();
+  opts.certificate_chain = certs.pem("rogue_server.pem");
+  opts.private_key = certs.pem("rogue_server.key");
+  auto client = client_at(version, opts);
+  // The connect timeout is long: a call that waited for it would fail with `unreachable`
+  // after run()'s limit.
+  const client_config patient{.connect_timeout = 60s};
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    basic_failover_pool<tls_transport> failover(ex, addresses, patient,
+                                                failover_config{.order = failover_order::primary_backup}, {}, client);
+    auto ec = co_await echo_call(failover);
+    CHECK(ec == make_error_code(errc::tls_untrusted_certificate));
+    basic_client_pool<tls_transport> pool(ex, addresses[0], patient, {}, {}, client);
+    auto pec = co_await echo_call(pool);
+    CHECK(pec == make_error_code(errc::tls_untrusted_certificate));
+    co_await failover.async_close(tok);
+    co_await pool.async_close(tok);
   });
 }
 
@@ -377,5 +471,217 @@ TEST_CASE("a TLS client gives up on a server that never answers its hello within
     auto [ec, c] = co_await tls_connect(tls_transport::client(tls_certs::get().client()), where,
                                         client_config{.connect_timeout = 300ms});
     CHECK(ec == make_error_code(errc::unreachable));
+  });
+}
+
+namespace {
+
+/// A TLS client outside the library and outside Asio: blocking OpenSSL on a thread of its
+/// own, so that it can end its side (close_notify, or a bare TCP FIN) and go on reading, as a
+/// peer in another language may. Every blocking call is bounded by the socket's timeouts.
+struct half_closing_client {
+  bool close_notify;  // end with close_notify, else a TCP FIN only
+  std::string ca_file;
+  std::uint16_t port;
+  std::string requests;
+  // Results, read by the test once the thread is joined.
+  std::atomic<bool> sent_and_ended{false}, done{false};
+  std::string error;
+  std::string answers;
+  bool clean_end = false;  // the server's close_notify ended the stream
+
+  void operator()() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval limit{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    SSL_CTX* ctx = ::SSL_CTX_new(::TLS_client_method());
+    ::SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
+    ::SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    SSL* ssl = ::SSL_new(ctx);
+    ::SSL_set_fd(ssl, fd);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) error = "connect failed";
+    else if (::SSL_connect(ssl) != 1) error = "handshake failed";
+    else if (::SSL_write(ssl, requests.data(), static_cast<int>(requests.size())) != static_cast<int>(requests.size()))
+      error = "write failed";
+    else if (close_notify ? ::SSL_shutdown(ssl) < 0 : ::shutdown(fd, SHUT_WR) != 0)
+      error = "could not end the sending side";
+    sent_and_ended = true;
+    char buf[256];
+    while (error.empty()) {
+      int n = ::SSL_read(ssl, buf, sizeof buf);
+      if (n > 0) {
+        answers.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      clean_end = ::SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN;
+      break;
+    }
+    ::SSL_free(ssl);
+    ::SSL_CTX_free(ctx);
+    ::close(fd);
+    done = true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a TLS client that ends its side with close_notify, or with a bare FIN, still gets the answers to what "
+          "it sent, then the server's close_notify", "[tls][integration]") {
+  const bool close_notify = GENERATE(true, false);
+  INFO((close_notify ? "close_notify" : "TCP FIN without close_notify"));
+  const auto& certs = tls_certs::get();
+  asio::io_context io;
+  std::vector<server_request> held;
+  tls_server<holding_dispatch> srv(io.get_executor(), holding_dispatch{&held}, {}, {},
+                                   tls_transport::server(certs.server()));
+  auto where = srv.listen("127.0.0.1:0");
+  proto::frame_writer w;
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) w.add_request(seq, 1, text_bytes("hi"), {});
+  half_closing_client client{close_notify, certs.path("ca.pem"), where.port, {}};
+  for (auto b : w.buffers()) client.requests.append(b.data(), b.size());
+  std::jthread thread(std::ref(client));  // joined before the checks, or as the test unwinds
+  run(io, [&]() -> asio::awaitable<void> {
+    // The answers wait until the client has ended its side: they can only arrive after it.
+    co_await wait_until([&] { return held.size() == 3 && client.sent_and_ended.load(); });
+    for (auto& req : held) req.respond(req.msg(), req.blob());
+    held.clear();
+    co_await wait_until([&] { return client.done.load(); });
+    co_await wait_until([&] { return srv.connection_count() == 0; });
+  });
+  thread.join();
+  CHECK(client.error.empty());
+  CHECK(client.answers.size() == 3 * (proto::response_header_size + 2));
+  CHECK(client.clean_end);
+}
+
+// Not a test: what confirm_client_certificate costs per connect (docs/tls.md). Run by hand:
+//   occams_rpc_integration_tests "[tls-connect-cost]"
+TEST_CASE("measure: a mutual TLS 1.3 connect with and without the certificate confirmation", "[.][tls-connect-cost]") {
+  const auto& certs = tls_certs::get();
+  tls_echo_server t(certs.server("server", true));
+  auto& [io, log, srv, where] = t;
+  constexpr int rounds = 200;
+  std::vector<double> confirmed, unconfirmed, resumed;
+  auto with = certs.client(true), without = with;
+  without.confirm_client_certificate = false;
+  auto reused = tls_transport::client(with);  // its second and later connects resume the session
+  run(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto connect_ms = [&](const tls_transport& tr) -> asio::awaitable<double> {
+          auto start = std::chrono::steady_clock::now();
+          auto [ec, c] = co_await tls_connect(tr, where);
+          REQUIRE_FALSE(ec);
+          double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+          co_await c.async_close(tok);
+          co_return ms;
+        };
+        co_await connect_ms(reused);
+        for (int i = 0; i < rounds; ++i) {  // interleaved; a fresh transport each time: no resumption
+          confirmed.push_back(co_await connect_ms(tls_transport::client(with)));
+          unconfirmed.push_back(co_await connect_ms(tls_transport::client(without)));
+          resumed.push_back(co_await connect_ms(reused));
+        }
+      },
+      120s);
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("mutual TLS 1.3 connect, client and server on one thread, median of %d (ms): "
+              "confirmed %.3f, not confirmed %.3f, ratio %.3f; resumed session (no confirmation needed) %.3f\n",
+              rounds, median(confirmed), median(unconfirmed), median(confirmed) / median(unconfirmed), median(resumed));
+}
+
+TEST_CASE("a client_stream's graceful close ends its TLS session with close_notify, an abort does not",
+          "[tls][integration]") {
+  const auto& certs = tls_certs::get();
+  tls_echo_server t(certs.server(), {}, "127.0.0.1:0", log_level::debug);
+  auto& [io, log, srv, where] = t;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, c] = co_await tls_connect(tls_transport::client(certs.client()), where);
+    REQUIRE_FALSE(ec);
+    auto call = co_await echo_call(c);
+    CHECK_FALSE(call);
+    co_await c.async_close(tok);
+    co_await wait_until([&] { return srv.connection_count() == 0; });
+    INFO(fmt::format("{}", fmt::join(*log.lines, "\n")));
+    CHECK_FALSE(log.has("read ended"));  // a clean end of stream is not logged
+    auto [aec, a] = co_await tls_connect(tls_transport::client(certs.client()), where);
+    REQUIRE_FALSE(aec);
+    auto acall = co_await echo_call(a);
+    CHECK_FALSE(acall);
+    a.abort();
+    co_await wait_until([&] { return log.has("read ended: stream truncated"); });  // no close_notify
+  });
+}
+
+TEST_CASE("over TLS a frame above max_frame_size closes only its connection with the reason logged, and large "
+          "requests draw on the memory budget and give it back", "[tls][integration]") {
+  const auto& certs = tls_certs::get();
+  tls_echo_server t(certs.server(), server_config{.max_frame_size = 64 * 1024, .max_buffered_bytes = 128 * 1024});
+  auto& [io, log, srv, where] = t;
+  auto client = tls_transport::client(certs.client());
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, big] = co_await tls_connect(client, where);
+    REQUIRE_FALSE(ec);
+    auto [gec, good] = co_await tls_connect(client, where);
+    REQUIRE_FALSE(gec);
+    const std::string too_large(100 * 1024, 'x'), large(40 * 1024, 'y');
+    auto [bec, br] = co_await big.async_call(1, text_bytes("m"), text_bytes(too_large), {}, tok);
+    CHECK(bec == make_error_code(errc::io_err));
+    co_await wait_until([&] { return log.has(make_error_code(errc::frame_too_large).message()); });
+    for (int i = 0; i < 8; ++i) {  // above buffer_size: each reserves from the budget
+      auto [lec, lr] = co_await good.async_call(1, text_bytes("m"), text_bytes(large), {}, tok);
+      CHECK_FALSE(lec);
+      CHECK(lr.blob.size() == large.size());
+    }
+    CHECK(srv.buffered_bytes() == 0);
+    CHECK(srv.connection_count() == 1);
+  });
+}
+
+TEST_CASE("a client_pool over TLS reconnects with a new handshake when its server restarts, and a failover_pool "
+          "over TLS moves to the other address", "[tls][integration]") {
+  const auto& certs = tls_certs::get();
+  asio::io_context io;
+  auto server_options = tls_transport::server(certs.server());
+  auto first = std::make_unique<tls_server<echo_dispatch>>(io.get_executor(), echo_dispatch{}, server_config{},
+                                                           logger{}, server_options);
+  auto where = first->listen("127.0.0.1:0");
+  tls_server<echo_dispatch> other(io.get_executor(), echo_dispatch{}, server_config{}, logger{}, server_options);
+  auto other_at = other.listen("127.0.0.1:0");
+  auto client = tls_transport::client(certs.client());
+  const pool_config quick{.health_check_period = 50ms, .reconnect_backoff = 20ms, .reconnect_backoff_max = 100ms};
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    basic_client_pool<tls_transport> pool(ex, where, {}, quick, {}, client);
+    basic_failover_pool<tls_transport> failover(ex, {where, other_at}, {},
+                                                failover_config{.order = failover_order::primary_backup}, {}, client);
+    auto before = co_await echo_call(pool);
+    CHECK_FALSE(before);
+    auto via_first = co_await echo_call(failover);
+    CHECK_FALSE(via_first);
+    co_await first->async_shutdown(tok);
+    first.reset();
+    // The failover pool's calls go to the other address meanwhile.
+    for (int i = 0; i < 3; ++i) {
+      auto moved = co_await echo_call(failover);
+      CHECK_FALSE(moved);
+    }
+    tls_server<echo_dispatch> second(ex, echo_dispatch{}, server_config{}, logger{}, server_options);
+    second.listen(where);  // the same port
+    co_await wait_until([&] { return second.connection_count() >= 1 && pool.healthy_connections() == 1; });
+    auto after = co_await echo_call(pool);
+    CHECK_FALSE(after);
+    CHECK(second.accepted_count() >= 1);  // new connections, each with its own handshake
+    co_await pool.async_close(tok);
+    co_await failover.async_close(tok);
+    co_await second.async_shutdown(tok);
   });
 }

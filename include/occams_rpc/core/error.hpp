@@ -34,13 +34,15 @@ enum class errc : int {
   cancelled,              ///< the operation was cancelled by its caller
   remote_error,           ///< the peer answered with a user error string (flag 2)
   // --- TLS (docs/tls.md, "Errors"): a certificate or set-up problem, never retried ---
-  tls_untrusted_certificate = 200,  ///< the peer's certificate is not signed by a trusted CA
-  tls_certificate_expired,          ///< the peer's certificate has expired (or is not valid yet)
+  tls_untrusted_certificate = 200,  ///< a certificate is not signed by a CA its verifier trusts
+  tls_certificate_expired,          ///< a certificate has expired (or is not valid yet)
   tls_hostname_mismatch,            ///< the server's certificate is not for the name asked for
   tls_missing_client_certificate,   ///< mutual TLS: the client sent no certificate
   tls_plaintext_peer,               ///< a plaintext client on a TLS port (seen by the server)
   tls_not_tls_server,               ///< a TLS client on a plaintext port (seen by the client)
-  tls_handshake_failed,             ///< another TLS handshake failure (no common version or cipher...)
+  tls_handshake_failed,  ///< reserved: tls_transport reports other handshake failures (no common version or
+                         ///< cipher...) with OpenSSL's own error (category asio.ssl), whose message says why
+  tls_certificate_refused,          ///< the peer refused this side's certificate (bad, unsupported, revoked)
 };
 
 /// The category of integer user errors sent by a peer (flag-1 responses, errno-like codes):
@@ -65,7 +67,7 @@ OCCAMS_RPC_DECL bool is_retriable(const std::error_code& ec) noexcept;
 /// another connection would meet again.
 constexpr bool is_tls_error(errc e) noexcept {
   return static_cast<int>(e) >= static_cast<int>(errc::tls_untrusted_certificate) &&
-         static_cast<int>(e) <= static_cast<int>(errc::tls_handshake_failed);
+         static_cast<int>(e) <= static_cast<int>(errc::tls_certificate_refused);
 }
 
 /// True for the nine errors that have a wire name.

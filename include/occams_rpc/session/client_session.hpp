@@ -145,8 +145,9 @@ class client_session {
   }
   /// True once, when the transport must be closed.
   bool take_close_socket() noexcept { return std::exchange(close_socket_, false); }
-  /// A client closes abortively: by then nothing it sent waits for an answer.
-  bool close_gracefully() const noexcept { return false; }
+  /// A close() whose calls all finished ends the connection gracefully (TLS: close_notify, so
+  /// the server reads a clean end of stream); a failure or an abort closes at once.
+  bool close_gracefully() const noexcept { return graceful_ && !failure_; }
   /// Closed, and no write under way: the shell's loops end and close waiters complete.
   bool finished() const noexcept { return state_ == state::closed && !writing_now_; }
 
@@ -201,6 +202,7 @@ class client_session {
   waiting_call* granted_tail_ = nullptr;
   state state_ = state::open;
   bool close_socket_ = false;
+  bool graceful_ = false;  // closed by close() once its calls finished
   std::error_code failure_;
   std::size_t max_in_flight_seen_ = 0;
   proto::response_frame frame_;

@@ -50,6 +50,13 @@ struct tls_client_options {
   bool verify_hostname = true;
   tls_pem certificate_chain;  ///< the client's certificate, for mutual TLS (optional)
   tls_pem private_key;        ///< its private key (with certificate_chain)
+  /// TLS 1.3, when the server asked for the certificate (mutual TLS, full handshake): the
+  /// server checks it only after the client's handshake is over, so the connect sends a ping
+  /// and waits for its answer (within the connect timeout); a certificate the server refuses
+  /// then fails the connect with its tls_* error. One round trip more per such connect
+  /// (docs/tls.md). Off: the connect succeeds and the refusal shows at the first call, as
+  /// errc::io_err, which failover_pool retries.
+  bool confirm_client_certificate = true;
   /// As tls_server_options::close_notify_timeout.
   std::chrono::milliseconds close_notify_timeout = std::chrono::seconds{1};
 

@@ -69,6 +69,7 @@ class tls_transport {
   listener listen(asio::any_io_executor ex, const address& where, const listen_options& options = {}) const {
     return listener(socket_transport{}.listen(std::move(ex), where, options), st_->ctx);
   }
+  static constexpr bool has_start_step = true;
   /// The TLS handshake, as `role`. A client offers the session the same address gave it last
   /// (resumption: no certificate exchange), which the server may refuse (a full handshake). Completes with a tls_* error for the failures the user can
   /// act on (docs/tls.md, "Errors"), else OpenSSL's error; operation_aborted when cancelled

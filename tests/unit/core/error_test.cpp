@@ -2,6 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <iterator>
+#include <set>
+#include <string>
+
 using namespace occams_rpc;
 
 TEST_CASE("every wire error converts to its exact rpc_ name and back", "[core]") {
@@ -39,4 +43,21 @@ TEST_CASE("local errors map to a wire error for answering peers", "[core]") {
   CHECK(to_wire_error(std::make_error_code(std::errc::io_error)) == errc::internal);
   CHECK(make_error_code(errc::closed).message() == "connection closed");
   CHECK(std::string(rpc_category().name()) == "occams_rpc");
+}
+
+TEST_CASE("every TLS error is a TLS error with a message of its own, and none is retriable", "[core][tls]") {
+  const errc tls[] = {errc::tls_untrusted_certificate,      errc::tls_certificate_expired,
+                      errc::tls_hostname_mismatch,          errc::tls_missing_client_certificate,
+                      errc::tls_plaintext_peer,             errc::tls_not_tls_server,
+                      errc::tls_handshake_failed,           errc::tls_certificate_refused};
+  std::set<std::string> messages;
+  for (errc e : tls) {
+    CHECK(is_tls_error(e));
+    CHECK_FALSE(is_retriable(make_error_code(e)));
+    CHECK_FALSE(is_wire_error(e));
+    messages.insert(make_error_code(e).message());
+  }
+  CHECK(messages.size() == std::size(tls));
+  CHECK_FALSE(is_tls_error(errc::remote_error));
+  CHECK_FALSE(is_tls_error(static_cast<errc>(static_cast<int>(errc::tls_certificate_refused) + 1)));
 }

@@ -335,8 +335,23 @@ TEST_CASE("a graceful close lets the calls in flight finish, then closes the tra
   CHECK(h.s.current_state() == client_session::state::closed);
   CHECK(h.s.take_close_socket());
   CHECK_FALSE(h.s.take_close_socket());  // once
+  CHECK(h.s.close_gracefully());  // TLS: close_notify
   CHECK(h.s.finished());
   CHECK(h.s.closed_reason() == errc::closed);
+}
+
+TEST_CASE("an aborted or failed session closes its transport at once, not gracefully", "[session]") {
+  harness h;
+  [[maybe_unused]] auto a = h.call("a");
+  h.write();
+  h.s.close();
+  h.s.abort(make_error_code(errc::closed));
+  CHECK(h.s.take_close_socket());
+  CHECK_FALSE(h.s.close_gracefully());
+  harness f;
+  f.s.on_read_error(make_error_code(std::errc::connection_reset));
+  CHECK(f.s.take_close_socket());
+  CHECK_FALSE(f.s.close_gracefully());
 }
 
 TEST_CASE("a closing session with callers still waiting for the window closes once they are gone",

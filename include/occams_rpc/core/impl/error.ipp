@@ -37,14 +37,17 @@ class rpc_category_impl final : public std::error_category {
       case errc::invalid_address: return "invalid address";
       case errc::cancelled: return "operation cancelled";
       case errc::remote_error: return "the peer answered with a user error string";
-      case errc::tls_untrusted_certificate: return "TLS: the peer's certificate is not signed by a trusted CA";
-      case errc::tls_certificate_expired: return "TLS: the peer's certificate has expired or is not valid yet";
+      case errc::tls_untrusted_certificate:
+        return "TLS: a certificate was refused: it is not signed by a CA the verifying side trusts";
+      case errc::tls_certificate_expired: return "TLS: a certificate was refused: it has expired or is not valid yet";
       case errc::tls_hostname_mismatch: return "TLS: the server's certificate does not match the server name";
       case errc::tls_missing_client_certificate:
         return "TLS: the server requires a client certificate (mutual TLS) and none was sent";
       case errc::tls_plaintext_peer: return "TLS: the peer sent plaintext to a TLS port";
       case errc::tls_not_tls_server: return "TLS: the server did not answer the TLS handshake (a plaintext port?)";
       case errc::tls_handshake_failed: return "TLS: handshake failed";
+      case errc::tls_certificate_refused:
+        return "TLS: the peer refused this side's certificate (bad, unsupported, revoked or unknown)";
     }
     return "unknown occams_rpc error " + std::to_string(ev);
   }

@@ -294,7 +294,7 @@ void client_session::release_abandoned() {
 void client_session::maybe_finish_close() {
   if (state_ == state::closing && table_.empty() && window_.waiting() == 0) {
     state_ = state::closed;
-    close_socket_ = true;
+    close_socket_ = graceful_ = true;
     log_.debug("client connection closed gracefully");
   }
 }

@@ -2,7 +2,11 @@
 
 #include <occams_rpc/transport/tls_transport.hpp>
 
+#include <occams_rpc/proto/header.hpp>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -11,6 +15,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <array>
+#include <cstdint>
 #include <map>
 #include <mutex>
 
@@ -53,14 +59,26 @@ inline std::shared_ptr<asio::ssl::context> make_tls_context(asio::ssl::context::
   return ctx;
 }
 
-/// Where a client without a certificate notes that the server asked for one.
-inline int tls_asked_for_certificate_index() {
+/// What a client's handshake noted about the server's certificate request (ex data bits).
+enum : std::uintptr_t { tls_certificate_asked = 1, tls_certificate_missing = 2 };
+inline int tls_certificate_request_index() {
   static const int index = ::SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
 }
-
-inline int note_certificate_request(SSL* ssl, X509**, EVP_PKEY**) {
-  ::SSL_set_ex_data(ssl, tls_asked_for_certificate_index(), reinterpret_cast<void*>(1));
+inline std::uintptr_t certificate_request_notes(SSL* ssl) {
+  return reinterpret_cast<std::uintptr_t>(::SSL_get_ex_data(ssl, tls_certificate_request_index()));
+}
+inline void note_certificate_request(SSL* ssl, std::uintptr_t bits) {
+  ::SSL_set_ex_data(ssl, tls_certificate_request_index(), reinterpret_cast<void*>(certificate_request_notes(ssl) | bits));
+}
+/// OpenSSL calls it on a client when the server asks for a certificate (with or without one).
+inline int on_certificate_request(SSL* ssl, void*) {
+  note_certificate_request(ssl, tls_certificate_asked);
+  return 1;
+}
+/// ... and this one after it, when the client has no certificate to send.
+inline int on_certificate_missing(SSL* ssl, X509**, EVP_PKEY**) {
+  note_certificate_request(ssl, tls_certificate_missing);
   return 0;  // no certificate to send
 }
 
@@ -120,7 +138,7 @@ inline int keep_session(SSL* ssl, SSL_SESSION* s) {
 inline std::error_code map_handshake_error(const boost::system::error_code& ec, SSL* ssl, transport_role role) {
   if (ec == asio::error::operation_aborted) return ec;
   bool client = role == transport_role::client;
-  if (client && ::SSL_get_ex_data(ssl, tls_asked_for_certificate_index()) != nullptr)
+  if (client && (certificate_request_notes(ssl) & tls_certificate_missing))
     return make_error_code(errc::tls_missing_client_certificate);
   if (ec.category() != asio::error::get_ssl_category()) {
     // The server closed or reset the connection without a word of TLS: it reads the client's
@@ -144,6 +162,10 @@ inline std::error_code map_handshake_error(const boost::system::error_code& ec, 
     case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED: return make_error_code(errc::tls_certificate_expired);
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED: return make_error_code(errc::tls_missing_client_certificate);
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN: return make_error_code(errc::tls_certificate_refused);
     // Bytes that are no TLS record.
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_UNKNOWN_PROTOCOL:
@@ -154,6 +176,32 @@ inline std::error_code map_handshake_error(const boost::system::error_code& ec, 
       return make_error_code(client ? errc::tls_not_tls_server : errc::tls_plaintext_peer);
     default: return ec;
   }
+}
+
+/// TLS 1.3 with a client certificate: the server checks it after the client's handshake is
+/// over, and says so only by what it sends next: an alert (refused) or, accepted, its session
+/// tickets and whatever else it writes. A ping makes it write: its pong (seq 0, which a
+/// session never uses) proves the certificate was accepted; an alert maps as the handshake's
+/// errors do. A close without an alert is a lost connection (unreachable, retriable).
+inline asio::awaitable<std::error_code> await_certificate_verdict(tls_socket::stream_type& s) {
+  std::array<char, proto::request_header_size> ping;
+  proto::encode(proto::request_header{.action_word = proto::ping_action, .seq = 0}, ping.data());
+  // A write that fails (the server already closed) still leaves its alert to read.
+  co_await asio::async_write(s, asio::buffer(ping), asio::as_tuple(asio::use_awaitable));
+  std::array<char, proto::response_header_size> pong;
+  auto [ec, n] = co_await asio::async_read(s, asio::buffer(pong), asio::as_tuple(asio::use_awaitable));
+  if (ec == asio::error::operation_aborted) co_return ec;
+  if (ec) {
+    if (ec.category() == asio::error::get_ssl_category() && ec != asio::ssl::error::stream_truncated) {
+      std::error_code mapped = map_handshake_error(ec, s.native_handle(), transport_role::client);
+      co_return mapped.category() == rpc_category() ? mapped : std::error_code(ec);
+    }
+    co_return make_error_code(errc::unreachable);
+  }
+  proto::response_header h;
+  if (proto::decode(pong.data(), h) || h.flag != proto::response_flag::ok || h.seq != 0 || h.body_len() != 0)
+    co_return make_error_code(errc::bad_frame);  // not the answer of an occams-rpc server
+  co_return std::error_code{};
 }
 
 /// Sends close_notify, waits for the peer's at most `limit`, then closes the socket.
@@ -204,8 +252,9 @@ OCCAMS_RPC_DECL tls_transport tls_transport::client(const tls_client_options& op
       throw std::system_error(make_error_code(errc::invalid_config), "TLS client: a certificate needs its key");
     detail::use_certificate(*ctx, options.certificate_chain, options.private_key);
   } else {
-    ::SSL_CTX_set_client_cert_cb(ctx->native_handle(), &detail::note_certificate_request);
+    ::SSL_CTX_set_client_cert_cb(ctx->native_handle(), &detail::on_certificate_missing);
   }
+  ::SSL_CTX_set_cert_cb(ctx->native_handle(), &detail::on_certificate_request, nullptr);
   auto sessions = std::make_unique<detail::tls_session_cache>();
   if (::SSL_CTX_set_ex_data(ctx->native_handle(), detail::tls_cache_index(), sessions.get()) == 1) {
     sessions.release();  // freed with the context
@@ -251,10 +300,16 @@ OCCAMS_RPC_DECL asio::awaitable<std::error_code> tls_transport::start(socket_typ
   auto [ec] = co_await s.stream_->async_handshake(type, asio::as_tuple(asio::use_awaitable));
   SSL* ssl = s.stream_->native_handle();
   if (ec) co_return detail::map_handshake_error(ec, ssl, role);
-  // TLS 1.3 finishes the client's handshake before the server has checked its certificate:
-  // a client that could not send one knows now, rather than at its first read.
-  if (role == transport_role::client && ::SSL_get_ex_data(ssl, detail::tls_asked_for_certificate_index()) != nullptr)
-    co_return make_error_code(errc::tls_missing_client_certificate);
+  if (role == transport_role::client) {
+    std::uintptr_t notes = detail::certificate_request_notes(ssl);
+    // TLS 1.3 finishes the client's handshake before the server has checked its certificate:
+    // a client that could not send one knows now; one that sent one asks for the verdict.
+    if (notes & detail::tls_certificate_missing) co_return make_error_code(errc::tls_missing_client_certificate);
+    if ((notes & detail::tls_certificate_asked) && ::SSL_version(ssl) == TLS1_3_VERSION &&
+        st_->client.confirm_client_certificate) {
+      if (auto refused = co_await detail::await_certificate_verdict(*s.stream_)) co_return refused;
+    }
+  }
   s.established_ = true;
   co_return std::error_code{};
 }
