@@ -50,24 +50,32 @@ struct echo_server {
   }
 };
 
-/// Runs `body` (a coroutine) on an io_context of its own, on `n` threads of their own at once;
-/// bounded by `limit`. Returns how many finished.
-template <class Body>
-int on_threads(int n, Body body, std::chrono::milliseconds limit = 20s) {
-  std::atomic<int> finished{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < n; ++t)
-    threads.emplace_back([&, t] {
-      asio::io_context io(1);
-      asio::co_spawn(io, body(t), [&](std::exception_ptr e) {
-        if (!e) ++finished;
-        io.stop();
+/// The callers' io_contexts, one per calling thread. Declare it before the pools the callers
+/// use: it must outlive them, since a pool thread that completes a call posts to a caller's
+/// context (and signals its thread after the post), even after that caller has finished.
+struct caller_threads {
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+
+  /// Runs `body(t)` (a coroutine) for t in 0..n-1, each on a context and a thread of its own,
+  /// all at once; bounded by `limit`. Returns how many finished without an exception.
+  template <class Body>
+  int run(int n, Body body, std::chrono::milliseconds limit = 20s) {
+    std::atomic<int> finished{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < n; ++t) {
+      auto& io = *contexts.emplace_back(std::make_unique<asio::io_context>(1));
+      threads.emplace_back([&, t, io = &io] {
+        asio::co_spawn(*io, body(t), [&, io](std::exception_ptr e) {
+          if (!e) ++finished;
+          io->stop();
+        });
+        io->run_for(limit);
       });
-      io.run_for(limit);
-    });
-  for (auto& th : threads) th.join();
-  return finished;
-}
+    }
+    for (auto& th : threads) th.join();
+    return finished;
+  }
+};
 
 /// Waits (bounded) for `done()` on the calling thread, which runs no executor of the test.
 template <class Pred>
@@ -114,13 +122,14 @@ TEST_CASE("a client_pool on a context pool puts connections on every thread, and
 
 TEST_CASE("calls to a client_pool from many threads complete on each caller's own executor",
           "[pool][threads]") {
+  caller_threads on_threads;  // first: outlives the pools
   echo_server server(2);
   runtime::context_pool pool(2);
   client_pool cp(pool.executors(), server.where, {}, pool_config{.connections = 4});
   pool.start();
   constexpr int threads = 4, loops = 4, calls = 100;
   std::atomic<int> good{0}, elsewhere{0};
-  int finished = on_threads(threads, [&](int t) -> asio::awaitable<void> {
+  int finished = on_threads.run(threads, [&](int t) -> asio::awaitable<void> {
     auto me = std::this_thread::get_id();
     int done = 0;
     auto ex = co_await asio::this_coro::executor;
@@ -147,6 +156,7 @@ TEST_CASE("calls to a client_pool from many threads complete on each caller's ow
 
 TEST_CASE("closing a client_pool from several threads while calls flow completes every call, each once",
           "[pool][threads]") {
+  caller_threads on_threads;  // first: outlives the pools
   echo_server server(2);
   runtime::context_pool pool(2);
   client_pool cp(pool.executors(), server.where, {}, pool_config{.connections = 4});
@@ -155,7 +165,7 @@ TEST_CASE("closing a client_pool from several threads while calls flow completes
   constexpr int threads = 3;
   std::atomic<int> ok{0}, closed{0}, other{0}, calls_made{0};
   std::atomic<bool> stop{false};
-  int finished = on_threads(threads + 2, [&](int t) -> asio::awaitable<void> {
+  int finished = on_threads.run(threads + 2, [&](int t) -> asio::awaitable<void> {
     if (t >= threads) {  // two closers, once some calls have gone through
       co_await wait_until([&] { return ok > 200; });
       cp.close();
@@ -180,6 +190,7 @@ TEST_CASE("closing a client_pool from several threads while calls flow completes
 
 TEST_CASE("a failover_pool on a context pool keeps serving while update_addresses, healthy_addresses and calls run on many threads",
           "[pool][failover][threads]") {
+  caller_threads on_threads;  // first: outlives the pools
   echo_server a(2), b(2);
   runtime::context_pool pool(2);
   failover_pool fp(pool.executors(), {a.where, b.where}, {}, failover_config{.pool = {.connections = 2}});
@@ -188,7 +199,7 @@ TEST_CASE("a failover_pool on a context pool keeps serving while update_addresse
   constexpr int callers = 3, calls = 300;
   std::atomic<int> good{0}, bad{0};
   std::atomic<bool> calling{true};
-  int finished = on_threads(callers + 2, [&](int t) -> asio::awaitable<void> {
+  int finished = on_threads.run(callers + 2, [&](int t) -> asio::awaitable<void> {
     if (t == callers) {  // drops b and brings it back, again and again
       for (int i = 0; calling && i < 1000; ++i) {
         fp.update_addresses(i % 2 ? std::vector<address>{a.where, b.where} : std::vector<address>{a.where});
@@ -297,6 +308,7 @@ TEST_CASE("connections work on a context pool's contexts, client and server", "[
 
 TEST_CASE("a client_pool on strands of an asio::thread_pool serves calls from many threads",
           "[pool][threads][executor]") {
+  caller_threads on_threads;  // first: outlives the pools
   echo_server server(2);
   asio::thread_pool threads(3);
   std::vector<asio::any_io_executor> strands;
@@ -304,7 +316,7 @@ TEST_CASE("a client_pool on strands of an asio::thread_pool serves calls from ma
   client_pool cp(strands, server.where, {}, pool_config{.connections = 3});
   constexpr int callers = 3, calls = 200;
   std::atomic<int> good{0};
-  int finished = on_threads(callers, [&](int t) -> asio::awaitable<void> {
+  int finished = on_threads.run(callers, [&](int t) -> asio::awaitable<void> {
     std::string name = "s" + std::to_string(t);
     for (int i = 0; i < calls; ++i) {
       auto [ec, r] = co_await cp.async_call(1, text_bytes(name), {}, {}, tok);
