@@ -28,6 +28,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <occams_rpc/stream/detail/running_here.hpp>
 
@@ -154,8 +155,9 @@ class basic_failover_pool {
       if (std::find(next.begin(), next.end(), p) == next.end()) removed->pools.push_back(p);
     g_->pools = next;
     std::uint64_t gen = ++g_->generation;
+    // Posted, not dispatched: nothing runs inline under the lock.
     for (auto& st : g_->shards)
-      asio::dispatch(st->ex, [st, next, gen, removed] {
+      asio::post(st->ex, [st, next, gen, removed] {
         if (!st->closed && gen > st->generation) {
           st->pools = next;
           st->generation = gen;
@@ -217,13 +219,19 @@ class basic_failover_pool {
 
   /// Marks every executor's state closed and closes every pool (once); the pools it closed.
   static std::vector<std::shared_ptr<pool>> shut(group& g) {
-    std::lock_guard lock(g.m);
-    if (!g.closed) {
-      g.closed = true;
-      for (auto& st : g.shards) asio::dispatch(st->ex, [st] { st->closed = true; });
-      for (auto& p : g.pools) p->close();
+    std::vector<std::shared_ptr<pool>> pools;
+    bool first = false;
+    {
+      std::lock_guard lock(g.m);
+      pools = g.pools;
+      if (!g.closed) {
+        first = g.closed = true;
+        for (auto& st : g.shards) asio::post(st->ex, [st] { st->closed = true; });
+      }
     }
-    return g.pools;
+    if (first)
+      for (auto& p : pools) p->close();  // outside the lock: a close may run code inline
+    return pools;
   }
 
   /// The addresses as the failover_fsm sees them now, into `out` (reused across attempts).
