@@ -23,8 +23,13 @@ int bench_main(int argc, char** argv, std::string_view prog, std::string_view no
   }
   auto opt = parse_options(argc, argv, prog);
   if (!opt) return exit_usage;
-  if (opt->role == mode::client && opt->threads != 1) {
-    fmt::print(stderr, "{}: client --threads {}: the client runs on one thread for now\n", prog, opt->threads);
+  if (opt->role == mode::client && opt->threads > opt->connections) {
+    fmt::print(stderr, "{}: client --threads {}: more threads than --connections {}\n", prog, opt->threads,
+               opt->connections);
+    return exit_usage;
+  }
+  if (opt->role == mode::client && opt->pool && (opt->api || !no_api.empty())) {
+    fmt::print(stderr, "{}: --pool: occams_bench only, without --api\n", prog);
     return exit_usage;
   }
   if (opt->role == mode::client && opt->api && !no_api.empty()) {

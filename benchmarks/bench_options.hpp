@@ -33,6 +33,7 @@ struct options {
   std::string workload;  // empty: named after the matching BENCHMARK.md row, else "custom"
   long server_pid = 0;   // 0: no server CPU figure
   bool api = false;
+  bool pool = false;  // client (occams_bench): calls through one client_pool of N connections
   // TLS (occams_bench only): the server's certificate, key and client CA; the client's CA,
   // certificate, key and server name. The server speaks TLS with tls_cert, the client with tls_ca.
   std::string tls_cert, tls_key, tls_client_ca, tls_ca, tls_server_name;
@@ -56,13 +57,16 @@ inline void usage(std::FILE* to, std::string_view prog) {
              "usage: {0} server --port P [--host H] [--threads T] [--lifetime S] [--unix PATH]\n"
              "       {0} client --port P --connections N --inflight W --payload B --duration S\n"
              "                  [--warmup S] [--workload NAME] [--server-pid PID] [--host H]\n"
-             "                  [--unix PATH] [--api]\n"
+             "                  [--unix PATH] [--api | --pool] [--threads T]\n"
              "TLS (occams_bench): server --tls-cert FILE --tls-key FILE [--tls-client-ca FILE];\n"
              "                    client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
              "       {0} client ... --calls C   (instead of --duration and --warmup)\n"
              "The server needs --port or --unix (or both); the client uses --unix if given, else TCP.\n"
              "--threads T: server threads (raw_bench: one SO_REUSEPORT listener each; occams_bench: one\n"
-             "listener handing connections to the threads in turn).\n"
+             "listener handing connections to the threads in turn); client threads (connection i and its\n"
+             "W loops on thread i % T, each thread with its own measured window, the counts summed).\n"
+             "--pool (occams_bench): the calls go through one client_pool of N connections (over the T\n"
+             "threads), each thread's W x (its share of N) loops calling it from that thread.\n"
              "--calls C: exactly C calls in all (at least N x W), no warm-up, then stop (for callgrind).\n",
              prog);
 }
@@ -93,6 +97,7 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
   for (int i = 2; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--api") { o.api = true; continue; }
+    if (arg == "--pool") { o.pool = true; continue; }
     if (i + 1 >= argc) return fail(fmt::format("'{}' needs a value or is unknown", arg));
     std::string_view v = argv[++i];
     bool ok = true;

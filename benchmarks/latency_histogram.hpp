@@ -21,6 +21,11 @@ class latency_histogram {
     ++total_;
   }
   std::uint64_t count() const noexcept { return total_; }
+  /// Adds another histogram's samples (another client thread's).
+  void merge(const latency_histogram& o) noexcept {
+    for (std::size_t i = 0; i < bucket_count; ++i) counts_[i] += o.counts_[i];
+    total_ += o.total_;
+  }
 
   /// The value below which a fraction `q` (0..1) of the samples lie, in nanoseconds; the
   /// middle of its bucket. 0 when empty.

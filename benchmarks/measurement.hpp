@@ -1,6 +1,7 @@
 // The measured window shared by every client: warm-up, measure (count and time only the
 // responses that arrive inside the window, read CPU at both ends), stop issuing, drain for at
-// most 2 s. One io_context thread runs everything, so there are no locks.
+// most 2 s. One io_context thread runs everything, so there are no locks; a client on T
+// threads has one measurement per thread, and thread 0's absorbs the others' at the end.
 // With --calls C (for callgrind, where time means nothing) there is no warm-up and no timed
 // window: exactly C calls are issued (at least N x W: raw_bench fills its windows first), all of
 // them are counted, and the run ends when the last one has come back.
@@ -110,6 +111,15 @@ class measurement {
     timer_ = nullptr;
     if (outstanding_ > 0 && !failed()) fmt::print(stderr, "warning: {} requests still in flight after the 2 s drain\n", outstanding_);
     co_return outstanding_ == 0;
+  }
+
+  /// Adds another client thread's window (run alongside this one, from the same options): its
+  /// responses and latencies, and its failure if any. The time and CPU figures stay this
+  /// one's (CPU is the whole process's anyway).
+  void absorb(const measurement& o) {
+    requests_ += o.requests_;
+    latency_.merge(o.latency_);
+    if (error_.empty() && !o.error_.empty()) error_ = o.error_;
   }
 
   /// The client's exit status; on success prints the JSON line (and a summary on a terminal).

@@ -3,7 +3,7 @@
 //   occams_bench server --port P [--host H] [--threads T] [--lifetime S] [--unix PATH]
 //   occams_bench client --port P --connections N --inflight W --payload B --duration S
 //                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
-//                       [--unix PATH] [--api]
+//                       [--unix PATH] [--api | --pool] [--threads T]
 //   occams_bench client ... --calls C      (exactly C calls, no timed window: for callgrind)
 //   TLS: server --tls-cert FILE --tls-key FILE [--tls-client-ca FILE];
 //        client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]
@@ -11,7 +11,8 @@
 // The server echoes numeric action 1 (msg and blob), answers other numeric actions
 // rpc_method_notfound, and serves the typed method Bench.echo (bytes in, the same bytes out);
 // the library answers pings. With --api the client calls Bench.echo through a stub. The client keeps exactly W calls in flight
-// on each of N connections and prints one JSON line.
+// on each of N connections and prints one JSON line; with --threads T it runs on T threads (a
+// runtime::context_pool), connection i and its W loops on thread i % T.
 
 #include "bench_main.hpp"
 #include "echo_payload.hpp"
@@ -31,7 +32,12 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <atomic>
 #include <deque>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
 #include <span>
 #include <string>
 #include <tuple>
@@ -139,6 +145,28 @@ struct api_echo_call {
   }
 };
 
+/// One call of action 1 through a client_pool (which has no async_call_into): the response
+/// buffers go in with each call and come back with its answer, so they are reused.
+template <class Pool>
+struct pool_echo_call {
+  Pool* pool;
+  call_response response;
+
+  auto start(std::span<const char> payload) {
+    return pool->async_call(echo_action, {}, payload, std::move(response), tok);
+  }
+  bool finish(std::tuple<std::error_code, call_response>& outcome, bench::echo_payload& payload, std::string& why) {
+    auto& [ec, r] = outcome;
+    response = std::move(r);
+    if (ec) {
+      why = fmt::format("call failed: {}", ec.message());
+      return false;
+    }
+    return response.msg.empty() ? payload.check(response.blob.span(), why)
+                                : (why = fmt::format("echo carries a {}-byte msg, expected none", response.msg.size()), false);
+  }
+};
+
 struct client_run {
   bench::measurement m;
   bench::echo_payload payload;
@@ -167,15 +195,17 @@ asio::awaitable<void> request_loop(client_run& run, Call call) {
   --run.live_loops;
 }
 
+/// Client thread k of T: connections k, k + T, k + 2T, ... and their loops, all on this
+/// thread's executor, with this thread's measured window (`run`).
 template <class Transport>
-asio::awaitable<int> run_stream_client(const bench::options& opt, Transport transport) {
+asio::awaitable<int> run_stream_client(const bench::options& opt, Transport transport, client_run& run, std::uint32_t k) {
   using stream = basic_client_stream<Transport>;
   auto ex = co_await asio::this_coro::executor;
   address to = opt.has_unix() ? address::unix_socket(opt.unix_path) : address::tcp(opt.host, *opt.port);
   client_config cfg{.window = opt.inflight};
 
   std::deque<stream> clients;  // stable addresses for the loops
-  for (std::uint32_t i = 0; i < opt.connections; ++i) {
+  for (std::uint32_t i = k; i < opt.connections; i += opt.threads) {
     auto [ec, c] = co_await stream::async_connect(transport, ex, to, cfg, logger::to_stderr(log_level::warn), tok);
     if (ec) {
       fmt::print(stderr, "occams_bench: cannot connect to {}: {}\n", to.to_string(), ec.message());
@@ -189,7 +219,6 @@ asio::awaitable<int> run_stream_client(const bench::options& opt, Transport tran
     clients.push_back(std::move(c));
   }
 
-  client_run run(opt);
   for (auto& c : clients)
     for (std::uint32_t w = 0; w < opt.inflight; ++w)
       if (opt.api) asio::co_spawn(ex, request_loop(run, api_echo_call<stream>{api::stub<Bench, stream>(c)}), asio::detached);
@@ -204,25 +233,100 @@ asio::awaitable<int> run_stream_client(const bench::options& opt, Transport tran
     co_await timer.async_wait(tok);
   }
   for (auto& c : clients) co_await c.async_close(tok);
-
-  co_return run.m.conclude("occams");
+  co_return bench::exit_ok;
 }
 
-int run_client(const bench::options& opt) {
-  asio::io_context io(1);
-  int status = bench::exit_failed;
-  auto done = [&](std::exception_ptr e, int s) {
-    if (e) std::rethrow_exception(e);
-    status = s;
-  };
-  if (opt.tls_ca.empty()) {
-    asio::co_spawn(io, run_stream_client(opt, socket_transport{}), done);
-  } else {
-    auto tls = tls_client_options::from_files(opt.tls_ca, opt.tls_cert, opt.tls_key, opt.tls_server_name);
-    asio::co_spawn(io, run_stream_client(opt, tls_transport::client(tls)), done);
+/// --pool, client thread k of T: once the pool's N connections are up, W loops per connection
+/// of this thread's share (i % T == k), calling the pool from this thread; the last thread
+/// to finish closes the pool.
+template <class Pool>
+asio::awaitable<int> run_pool_client(const bench::options& opt, Pool& pool, client_run& run, std::uint32_t k,
+                                     std::atomic<std::uint32_t>& running) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  for (int i = 0; i < 10'000 && pool.healthy_connections() < opt.connections; ++i) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(tok);
   }
-  io.run();
-  return status;
+  int status = bench::exit_ok;
+  if (pool.healthy_connections() < opt.connections) {
+    fmt::print(stderr, "occams_bench: the pool did not connect to {}\n", pool.where().to_string());
+    status = bench::exit_failed;
+  } else {
+    for (std::uint32_t i = k; i < opt.connections; i += opt.threads)
+      for (std::uint32_t w = 0; w < opt.inflight; ++w)
+        asio::co_spawn(ex, request_loop(run, pool_echo_call<Pool>{&pool, {}}), asio::detached);
+    co_await run.m.run();
+    while (run.live_loops > 0) {  // the pool's calls all complete: no abort needed
+      timer.expires_after(std::chrono::milliseconds(1));
+      co_await timer.async_wait(tok);
+    }
+  }
+  if (running.fetch_sub(1) == 1) co_await pool.async_close(tok);
+  co_return status;
+}
+
+/// Makes the --pool client's pool: on the one executor through the one-executor constructor
+/// (so that this file also builds against a client_pool that has only that one, for
+/// side-by-side runs), else over every executor.
+template <class Pool, class... Args>
+void make_pool(std::optional<Pool>& pool, const std::vector<asio::any_io_executor>& executors, Args&&... args) {
+  if (executors.size() == 1) pool.emplace(executors.front(), std::forward<Args>(args)...);
+  else if constexpr (std::is_constructible_v<Pool, std::vector<asio::any_io_executor>, Args...>)
+    pool.emplace(executors, std::forward<Args>(args)...);
+  else throw std::runtime_error("this client_pool runs on one executor only (no --threads with --pool)");
+}
+
+/// --threads 1: everything on the main thread, as before. --threads T: a runtime::context_pool
+/// of T threads, thread k running run_stream_client(k) (or run_pool_client); thread 0's window
+/// reports for all.
+int run_client(const bench::options& opt) {
+  std::vector<std::unique_ptr<client_run>> runs;
+  for (std::uint32_t k = 0; k < opt.threads; ++k) runs.push_back(std::make_unique<client_run>(opt));
+  std::vector<int> status(opt.threads, bench::exit_failed);
+  std::optional<tls_client_options> tls;
+  if (!opt.tls_ca.empty()) tls = tls_client_options::from_files(opt.tls_ca, opt.tls_cert, opt.tls_key, opt.tls_server_name);
+  std::optional<asio::io_context> io;
+  std::optional<runtime::context_pool> threads;
+  std::vector<asio::any_io_executor> executors;
+  if (opt.threads == 1) executors.push_back(io.emplace(1).get_executor());
+  else executors = threads.emplace(opt.threads, runtime::context_pool_options{.name_prefix = "bench-client-"}).executors();
+
+  address to = opt.has_unix() ? address::unix_socket(opt.unix_path) : address::tcp(opt.host, *opt.port);
+  client_config cfg{.window = opt.inflight};
+  pool_config pcfg{.connections = opt.connections};
+  std::optional<client_pool> plain_pool;
+  std::optional<basic_client_pool<tls_transport>> tls_pool;
+  std::atomic<std::uint32_t> running{opt.threads};
+  for (std::uint32_t k = 0; k < opt.threads; ++k) {
+    auto done = [&status, k](std::exception_ptr e, int s) {
+      if (e) std::rethrow_exception(e);
+      status[k] = s;
+    };
+    auto& ex = executors[k];
+    if (opt.pool && !tls) {
+      if (!plain_pool) make_pool(plain_pool, executors, to, cfg, pcfg, logger::to_stderr(log_level::warn));
+      asio::co_spawn(ex, run_pool_client(opt, *plain_pool, *runs[k], k, running), done);
+    } else if (opt.pool) {
+      if (!tls_pool) make_pool(tls_pool, executors, to, cfg, pcfg, logger::to_stderr(log_level::warn), tls_transport::client(*tls));
+      asio::co_spawn(ex, run_pool_client(opt, *tls_pool, *runs[k], k, running), done);
+    } else if (!tls) {
+      asio::co_spawn(ex, run_stream_client(opt, socket_transport{}, *runs[k], k), done);
+    } else {
+      asio::co_spawn(ex, run_stream_client(opt, tls_transport::client(*tls), *runs[k], k), done);
+    }
+  }
+  if (io) {
+    io->run();
+  } else {
+    threads->start();
+    threads->finish();
+    threads->join();
+  }
+  for (int s : status)
+    if (s != bench::exit_ok) return s;
+  for (std::uint32_t k = 1; k < opt.threads; ++k) runs[0]->m.absorb(runs[k]->m);
+  return runs[0]->m.conclude(opt.pool ? "occams-pool" : "occams");
 }
 
 }  // namespace

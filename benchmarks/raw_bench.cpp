@@ -1,7 +1,8 @@
 // raw_bench: the ceiling for occams_bench. The same flags and JSON line ("system":"raw"),
 // over a hand-written pipelined echo with the PROTOCOL.md frame headers: no codec, no
 // library connection classes, plain Asio callbacks; the server on --threads T threads, each
-// with its own SO_REUSEPORT listener (the client on one thread).
+// with its own SO_REUSEPORT listener; the client on --threads T threads, connection i on
+// thread i % T.
 
 #include "bench_main.hpp"
 #include "echo_payload.hpp"
@@ -87,21 +88,38 @@ int run_server(const bench::options& opt) {
   return bench::exit_ok;
 }
 
-int run_client(const bench::options& opt) {
-  asio::io_context io(1);
-  bench::measurement m(opt);
-  bench::echo_payload payload(opt.payload);
+/// One client thread: its io_context, its connections (i % T == its index) and its own
+/// measured window.
+struct client_thread {
+  asio::io_context io{1};
+  bench::measurement m;
+  bench::echo_payload payload;
   std::vector<std::unique_ptr<bench::raw_client_connection>> conns;  // outlive io.run()
-  for (std::uint32_t i = 0; i < opt.connections; ++i)
-    conns.push_back(std::make_unique<bench::raw_client_connection>(bench::raw_connect(io, opt), opt.inflight, m, payload));
-  for (auto& c : conns) c->begin();
+  client_thread(const bench::options& opt) : m(opt), payload(opt.payload) {}
+};
 
-  asio::co_spawn(io, m.run(), [&](std::exception_ptr e, bool) {
-    for (auto& c : conns) c->close();  // the loops end with the pending reads
-    if (e) std::rethrow_exception(e);
-  });
-  io.run();
-  return m.conclude("raw");
+/// --threads T: T threads, thread k with connections k, k + T, ...; thread 0's window reports
+/// for all (the same shape as occams_bench's client).
+int run_client(const bench::options& opt) {
+  std::vector<std::unique_ptr<client_thread>> threads;
+  for (std::uint32_t k = 0; k < opt.threads; ++k) threads.push_back(std::make_unique<client_thread>(opt));
+  for (std::uint32_t i = 0; i < opt.connections; ++i) {
+    auto& t = *threads[i % opt.threads];
+    t.conns.push_back(std::make_unique<bench::raw_client_connection>(bench::raw_connect(t.io, opt), opt.inflight, t.m, t.payload));
+  }
+  for (auto& t : threads) {
+    for (auto& c : t->conns) c->begin();
+    asio::co_spawn(t->io, t->m.run(), [one = t.get()](std::exception_ptr e, bool) {
+      for (auto& c : one->conns) c->close();  // the loops end with the pending reads
+      if (e) std::rethrow_exception(e);
+    });
+  }
+  std::vector<std::thread> runners;
+  for (std::size_t k = 1; k < threads.size(); ++k) runners.emplace_back([one = threads[k].get()] { one->io.run(); });
+  threads[0]->io.run();
+  for (auto& r : runners) r.join();
+  for (std::size_t k = 1; k < threads.size(); ++k) threads[0]->m.absorb(threads[k]->m);
+  return threads[0]->m.conclude("raw");
 }
 
 }  // namespace

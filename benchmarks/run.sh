@@ -2,11 +2,13 @@
 # Runs the BENCHMARK.md workloads W1-W4 against the raw ceiling (raw_bench) and the stream
 # layer and the API layer (occams_bench, occams_bench --api), each pair
 # twice (--runs), server pinned to CPU 0 and client to CPU 1, and prints a table of medians.
-# Then the multi-core row (workload MC): the W2 shape with 16 connections, raw and stream,
-# server --threads 1 and --threads 2 (workloads "W2x16/T1", "W2x16/T2"), nothing pinned.
+# Then the multi-core row (workload MC): the W2 shape with 16 connections, raw and stream
+# (and pool with --pool), server and client each on --threads 1 and --threads 2 (workloads
+# "W2x16/T1", "W2x16/T2"), nothing pinned.
 #
 #   benchmarks/run.sh [--duration S] [--warmup S] [--quick] [--runs R]
 #                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4,MC] [--out DIR] [--tls]
+#                     [--pool]
 #
 # --duration S: measured seconds per run (5); --warmup S: warm-up seconds (0.5);
 # --quick: duration 1, warm-up 0.2; --runs R: runs per cell (2). BUILD_JOBS (default 1) is
@@ -19,6 +21,8 @@
 # --tls: the stream and API layers also over TLS (certificates made by
 # tests/integration/tls_make_certs.sh in a temporary directory), as stream@tls and api@tls
 # beside stream@plain and api@plain, with a "vs plain" column: TLS's figure over plaintext's.
+# --pool: a "pool" system too (pool@LABEL with --bin-dir): occams_bench client --pool, the
+# stream layer's calls through one client_pool of N connections.
 # The JSON lines go to build/release/bench-results/<time>.jsonl (or --out DIR). Every process
 # this script starts is waited for, and only the server PIDs it started are ever killed.
 set -u
@@ -32,6 +36,7 @@ runs=2
 only_workloads=
 out_dir=
 tls=0
+pool=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
@@ -42,7 +47,8 @@ while [[ $# -gt 0 ]]; do
     --workloads) only_workloads=${2:?--workloads needs a value}; shift 2 ;;
     --out) out_dir=${2:?--out needs a value}; shift 2 ;;
     --tls) tls=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --pool) pool=1; shift ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -90,7 +96,10 @@ if [[ ${#bin_dirs[@]} -gt 0 ]]; then
   systems=("raw|$bin/raw_bench|")
   for i in "${!bin_dirs[@]}"; do
     systems+=("stream@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench||" "api@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--api|")
+    [[ $pool -eq 1 ]] && systems+=("pool@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--pool|")
   done
+elif [[ $pool -eq 1 ]]; then
+  systems+=("pool|$bin/occams_bench|--pool|")
 fi
 
 workloads=("W1 1 128 64" "W2 8 32 64" "W3 1 8 262144" "W4 1 1 64")
@@ -105,12 +114,13 @@ fi
 lifetime=$(python3 -c "print(int($duration + $warmup + 60))")
 failures=0
 
-# One server/client pair; appends the client's JSON line to the results. With a 9th argument
-# T > 1 the server runs T threads and neither side is pinned (they share every CPU).
+# One server/client pair; appends the client's JSON line to the results. With a 10th argument
+# T > 1 the server and the client each run T threads and neither side is pinned (they share
+# every CPU).
 run_pair() {
   local label=$1 exe=$2 extra=$3 server_extra=$4 name=$5 conns=$6 inflight=$7 payload=$8 rep=$9 threads=${10:-1}
-  local port ps=("${pin_server[@]}") pc=("${pin_client[@]}")
-  [[ $threads -gt 1 ]] && { ps=(); pc=(); }
+  local port ps=("${pin_server[@]}") pc=("${pin_client[@]}") client_threads=()
+  [[ $threads -gt 1 ]] && { ps=(); pc=(); client_threads=(--threads "$threads"); }
   port=$(free_port) || return 1
   # shellcheck disable=SC2086 # $server_extra is empty or flags without spaces
   "${ps[@]}" "$exe" server --port "$port" --threads "$threads" --lifetime "$lifetime" $server_extra >"$tmp/server.out" 2>"$tmp/server.err" &
@@ -129,7 +139,7 @@ run_pair() {
   # shellcheck disable=SC2086 # $extra is empty or flags without spaces
   "${pc[@]}" "$exe" client --port "$port" --connections "$conns" --inflight "$inflight" \
     --payload "$payload" --duration "$duration" --warmup "$warmup" --workload "$name" \
-    --server-pid "$server_pid" $extra >"$tmp/client.out" 2>"$tmp/client.err"
+    --server-pid "$server_pid" "${client_threads[@]}" $extra >"$tmp/client.out" 2>"$tmp/client.err"
   local rc=$?
   stop_server 5
   if [[ $rc -ne 0 ]]; then
@@ -160,7 +170,7 @@ if [[ $multicore -eq 1 ]]; then
     for t in 1 2; do
       for s in "${systems[@]}"; do
         IFS='|' read -r label exe extra <<<"$s"
-        [[ -n $extra ]] && continue  # raw and stream only
+        [[ -n $extra && $extra != --pool ]] && continue  # raw, stream and pool only
         run_pair "$label" "$exe" "$extra" "" "W2x16/T$t" 16 32 64 "$rep" "$t" || failures=$((failures + 1))
       done
     done

@@ -14,6 +14,12 @@
 // The keeper's decisions (when to connect, back off, ping, drop) are session::pool_keeper_fsm;
 // the coroutine here only carries them out. Calls waiting for a connection wait in a
 // proto::waiter_queue, the intrusive queue the window's waiters use too.
+//
+// On several executors (a runtime::context_pool's, say), the pool is one sub-pool ("shard")
+// per executor, each with its share of the connections, its keepers and its waiting calls,
+// touched only on its executor. A call made on one of those executors' threads goes to that
+// thread's shard, with no hop to another thread; a call from any other thread goes to the
+// shards in turn. A shard with no connection up hands its calls to one that has one.
 #pragma once
 
 #include <occams_rpc/core/config.hpp>
@@ -42,9 +48,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <span>
+#include <system_error>
 #include <vector>
 
 namespace occams_rpc {
@@ -74,8 +82,10 @@ class basic_client_pool {
   };
   using waiting_queue = proto::waiter_queue<waiting_call>;
 
+  /// One shard: the connections on one executor, touched only there (but up_now).
   struct state final : detail::shutdown_hook, std::enable_shared_from_this<state> {
     asio::any_io_executor ex;
+    detail::thread_check here{ex};  // whether the calling thread runs `ex` now
     Transport transport;
     address where;
     client_config ccfg;
@@ -89,6 +99,9 @@ class basic_client_pool {
     // The last connect's error when a retry cannot cure it (a TLS certificate refused...):
     // calls fail with it at once, not with `unreachable` after the connect timeout.
     std::error_code setup_error;
+    // Connections up, as last counted on the executor (count_up): for healthy() from any
+    // thread, and for routing calls away from a shard with none.
+    std::atomic<std::size_t> up_now{0};
 
     state(asio::any_io_executor e, Transport t, address a, const client_config& c, const pool_config& p, logger l)
         : shutdown_hook(e), ex(e), transport(std::move(t)), where(std::move(a)), ccfg(c), pcfg(p), log(std::move(l)), sweeper(e) {}
@@ -124,10 +137,30 @@ class basic_client_pool {
   /// (see client_stream).
   basic_client_pool(executor_type ex, address where, const client_config& ccfg = {}, const pool_config& pcfg = {},
                     logger log = {}, Transport transport = {})
-      : st_(std::make_shared<state>(ex, std::move(transport), std::move(where), (validate(ccfg), ccfg),
-                                    (validate(pcfg), pcfg), std::move(log))) {
-    for (std::size_t i = 0; i < pcfg.connections; ++i) st_->members.push_back(std::make_unique<member>(ex, pcfg));
-    asio::dispatch(ex, [st = st_] { start_keepers(st); });
+      : basic_client_pool(std::vector<executor_type>{std::move(ex)}, std::move(where), ccfg, pcfg, std::move(log),
+                          std::move(transport)) {}
+
+  /// The connections spread over `executors` (each serial: one thread, or a strand), as
+  /// evenly as pcfg.connections allows: connection i on executors[i % N] (with fewer
+  /// connections than executors, the last executors get none). Each executor's share is a
+  /// shard of its own: its waiting calls (at most pcfg.max_waiting each), its reconnects.
+  /// Give it a runtime::context_pool's executors() to use the pool's threads.
+  basic_client_pool(std::vector<executor_type> executors, address where, const client_config& ccfg = {},
+                    const pool_config& pcfg = {}, logger log = {}, Transport transport = {})
+      : g_(std::make_shared<group>()) {
+    validate(ccfg);
+    validate(pcfg);
+    if (executors.empty()) throw std::system_error(make_error_code(errc::invalid_config), "client_pool: no executor");
+    std::size_t n = std::min(executors.size(), pcfg.connections);
+    for (std::size_t k = 0; k < n; ++k) {
+      pool_config share = pcfg;
+      share.connections = pcfg.connections / n + (k < pcfg.connections % n ? 1 : 0);
+      auto st = std::make_shared<state>(executors[k], transport, where, ccfg, share, log);
+      for (std::size_t i = 0; i < share.connections; ++i) st->members.push_back(std::make_unique<member>(st->ex, share));
+      g_->shards.push_back(std::move(st));
+    }
+    g_->where = std::move(where);
+    for (auto& st : g_->shards) asio::dispatch(st->ex, [st] { start_keepers(st); });
   }
   basic_client_pool(const basic_client_pool&) = delete;
   basic_client_pool& operator=(const basic_client_pool&) = delete;
@@ -139,15 +172,18 @@ class basic_client_pool {
   /// came up in time, errc::overloaded past max_waiting, errc::closed after close().
   /// Cancellation: terminal, partial and total are honoured, while the call waits for a
   /// connection and once it is sent (errc::cancelled). Executor: the handler runs on its
-  /// associated executor, else the pool's. Thread safety: may be called from any thread; the
-  /// call starts on the pool's executor.
+  /// associated executor, else the executor of the shard that made the call. Thread safety:
+  /// may be called from any thread; on a thread running one of the pool's executors the call
+  /// uses that executor's connections (no thread hop) while any is up, else it is queued to
+  /// the next shard in turn.
   template <class Token = asio::deferred_t>
   auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {}, call_response buffers = {},
                   Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code, call_response)>(
-        [st = st_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
-                   call_response buffers) {
-          if (detail::running_in_this_thread(st->ex)) return start(st, act, msg, blob, std::move(buffers), std::move(handler));
+        [g = g_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+                 call_response buffers) {
+          const std::shared_ptr<state>& st = route(*g);
+          if (st->here()) return start(st, act, msg, blob, std::move(buffers), std::move(handler));
           asio::dispatch(st->ex, [st, act, msg, blob, buffers = std::move(buffers), h = std::move(handler)]() mutable {
             start(st, act, msg, blob, std::move(buffers), std::move(h));
           });
@@ -157,40 +193,85 @@ class basic_client_pool {
 
   /// Stops reconnecting and health checks, fails waiting calls with errc::closed, and closes
   /// every connection gracefully (calls in flight complete). Does not wait; see async_close.
+  /// Thread safety: any thread, any number of times (each shard closes on its executor).
   void close() {
-    asio::dispatch(st_->ex, [st = st_] { shut(st); });
+    for (auto& st : g_->shards) asio::dispatch(st->ex, [st] { shut(st); });
   }
 
   /// close(), then completes once every connection is closed. Completion signature:
   /// void(std::error_code). Cancellation: not supported (the close goes on; the token's slot
-  /// is left alone). Executor: the handler runs on its associated executor, else the pool's.
-  /// Thread safety: may be called from any thread.
+  /// is left alone). Executor: the handler runs on its associated executor, else the first
+  /// shard's. Thread safety: may be called from any thread.
   template <class Token = asio::deferred_t>
   auto async_close(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code)>(
-        [st = st_](auto handler) {
-          auto work = [st]() -> asio::awaitable<void> {
-            shut(st);
-            for (auto& m : st->members) co_await m->s.async_close(asio::as_tuple(asio::deferred));
+        [g = g_](auto handler) {
+          auto work = [g]() -> asio::awaitable<void> {
+            for (auto& st : g->shards) co_await asio::co_spawn(st->ex, close_shard(st), asio::deferred);
           };
-          asio::co_spawn(st->ex, std::move(work),
+          asio::co_spawn(g->shards.front()->ex, std::move(work),
                          detail::forward_to(detail::without_cancellation(std::move(handler)),
                                             detail::unpack_coroutine_result{errc::internal}));
         },
         token);
   }
 
-  /// Connections up now; healthy() is true when there is at least one (read on the executor).
+  /// Connections up now, a snapshot: each shard counts its own on its executor when a
+  /// connection comes up, is dropped or closes. healthy() is true when there is at least one.
+  /// Thread safety: any thread.
   std::size_t healthy_connections() const noexcept {
-    return static_cast<std::size_t>(std::count_if(st_->members.begin(), st_->members.end(),
-                                                   [](auto& m) { return m->up(); }));
+    std::size_t n = 0;
+    for (auto& st : g_->shards) n += st->up_now.load(std::memory_order_relaxed);
+    return n;
   }
   bool healthy() const noexcept { return healthy_connections() > 0; }
-  const address& where() const noexcept { return st_->where; }
-  executor_type get_executor() const { return st_->ex; }
+  const address& where() const noexcept { return g_->where; }
+  /// The first shard's executor (the pool's only one when given one).
+  executor_type get_executor() const { return g_->shards.front()->ex; }
+  /// How many executors the connections are spread over.
+  std::size_t shard_count() const noexcept { return g_->shards.size(); }
 
  private:
   static constexpr auto tok = asio::as_tuple(asio::deferred);
+
+  /// The shards, fixed once made; what any thread may read.
+  struct group {
+    std::vector<std::shared_ptr<state>> shards;
+    std::atomic<std::size_t> turn{0};  // calls from other threads go round
+    address where;
+  };
+
+  /// The shard a call goes to: the calling thread's own, else the next in turn; one with a
+  /// connection up in preference (the first found from there), else that one anyway (the call
+  /// waits there for a connection).
+  static const std::shared_ptr<state>& route(group& g) {
+    std::size_t n = g.shards.size();
+    if (n == 1) return g.shards.front();
+    std::size_t k = n;
+    for (std::size_t i = 0; i < n; ++i)
+      if (g.shards[i]->here()) {
+        k = i;
+        break;
+      }
+    if (k == n) k = g.turn.fetch_add(1, std::memory_order_relaxed) % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& st = g.shards[(k + i) % n];
+      if (st->up_now.load(std::memory_order_relaxed) > 0) return st;
+    }
+    return g.shards[k];
+  }
+
+  /// Recounts the shard's connections up (on its executor).
+  static void count_up(state& st) {
+    st.up_now.store(static_cast<std::size_t>(std::count_if(st.members.begin(), st.members.end(),
+                                                           [](auto& m) { return m->up(); })),
+                    std::memory_order_relaxed);
+  }
+
+  static asio::awaitable<void> close_shard(std::shared_ptr<state> st) {
+    shut(st);
+    for (auto& m : st->members) co_await m->s.async_close(asio::as_tuple(asio::deferred));
+  }
 
   /// Spawned as function objects, not as awaitable<void> + detached: GCC 12 at -O3 places the
   /// frame of that shared co_spawn instantiation, once inlined here, in a section the linker
@@ -317,6 +398,11 @@ class basic_client_pool {
             co_return;
           }
           m->s = std::move(s);
+          count_up(*st);
+          // A connection lost between health checks leaves the count at once.
+          m->s.async_wait_closed([w = std::weak_ptr<state>(st)](std::error_code) {
+            if (auto alive = w.lock()) count_up(*alive);
+          });
           st->setup_error = {};
           st->log.debug("pool: connected to {}", st->where.to_string());
           flush_waiting(st);
@@ -331,6 +417,7 @@ class basic_client_pool {
             next = fsm.on_connection_lost(clock::now());
           else
             next = fsm.on_timer(clock::now());
+          count_up(*st);
           break;
         }
         case session::keeper_step::ping: {
@@ -343,6 +430,7 @@ class basic_client_pool {
         case session::keeper_step::drop:
           m->s.abort(make_error_code(errc::io_err));  // calls still on it fail, retriable
           next = fsm.on_dropped(clock::now());
+          count_up(*st);
           break;
         case session::keeper_step::done:
           co_return;
@@ -359,11 +447,12 @@ class basic_client_pool {
       m->timer.cancel();
       m->s.close();
     }
+    count_up(*st);
     while (std::unique_ptr<waiting_call> w = st->take_waiting())
       w->handler.post(make_error_code(errc::closed), &w->buffers);
   }
 
-  std::shared_ptr<state> st_;
+  std::shared_ptr<group> g_;
 };
 
 using client_pool = basic_client_pool<>;

@@ -240,6 +240,22 @@ class basic_client_stream {
         token);
   }
 
+  /// Completes once the connection has closed, by either side and for any reason, without
+  /// closing it (a pool learns so of a connection lost between its health checks).
+  /// Signature: void(std::error_code); errc::closed for a stream with no connection.
+  /// Cancellation: not supported. Executor: the handler's associated executor, else the
+  /// connection's. Thread safety: may be called from any thread.
+  template <class Token = asio::deferred_t>
+  auto async_wait_closed(Token&& token = {}) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [conn = conn_](auto handler) {
+          if (!conn) return basic_client_stream::fail_unconnected(std::move(handler));
+          asio::dispatch(conn->get_executor(),
+                         [conn, h = std::move(handler)]() mutable { conn->add_close_waiter(std::move(h)); });
+        },
+        token);
+  }
+
   /// Closes now: every call in flight fails with errc::closed.
   void abort() { abort(make_error_code(errc::closed)); }
   /// Closes now: every call in flight, and every later one, fails with `reason` (a pool that

@@ -28,12 +28,16 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <occams_rpc/stream/detail/running_here.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <tuple>
 #include <vector>
@@ -44,15 +48,36 @@ template <transport Transport = socket_transport>
 class basic_failover_pool {
   using pool = basic_client_pool<Transport>;
 
+  /// The failover state on one executor, touched only there.
   struct state {
     asio::any_io_executor ex;
+    detail::thread_check here{ex};
+    failover_config fcfg;  // copies: the attempts may outlive the pool object
+    logger log;
+    std::vector<std::shared_ptr<pool>> pools;  // in the order given
+    std::uint64_t generation = 0;               // of `pools`: a late update_addresses is ignored
+    std::size_t turn = 0;                       // round robin: one step per request
+    bool closed = false;
+    state(asio::any_io_executor e, const failover_config& f, const logger& l) : ex(std::move(e)), fcfg(f), log(l) {}
+  };
+
+  /// What every executor shares: the configuration (fixed), and the set of pools under a lock
+  /// (changed by update_addresses and close, from any thread).
+  struct group {
+    std::vector<asio::any_io_executor> executors;
     Transport transport;
     client_config ccfg;
     failover_config fcfg;
     logger log;
-    std::vector<std::shared_ptr<pool>> pools;  // in the order given
-    std::size_t turn = 0;                       // round robin: one step per request
-    bool closed = false;
+    std::vector<std::shared_ptr<state>> shards;  // one per executor, fixed once made
+    std::atomic<std::size_t> turn{0};           // calls from other threads go round
+    std::mutex m;
+    std::vector<std::shared_ptr<pool>> pools;  // guarded by m
+    std::uint64_t generation = 0;              // guarded by m
+    bool closed = false;                       // guarded by m
+    group(std::vector<asio::any_io_executor> e, Transport t, const client_config& c, const failover_config& f,
+          logger l)
+        : executors(std::move(e)), transport(std::move(t)), ccfg(c), fcfg(f), log(std::move(l)) {}
   };
 
  public:
@@ -63,9 +88,24 @@ class basic_failover_pool {
   /// serial (see client_stream).
   basic_failover_pool(executor_type ex, const std::vector<address>& addresses, const client_config& ccfg = {},
                       const failover_config& fcfg = {}, logger log = {}, Transport transport = {})
-      : st_(std::make_shared<state>(state{ex, std::move(transport), (validate(ccfg), ccfg), (validate(fcfg), fcfg),
-                                          std::move(log), {}})) {
-    for (auto& a : addresses) st_->pools.push_back(make_pool(*st_, a));
+      : basic_failover_pool(std::vector<executor_type>{std::move(ex)}, addresses, ccfg, fcfg, std::move(log),
+                            std::move(transport)) {}
+
+  /// Each address's connections spread over `executors` (each serial), as a client_pool
+  /// given them spreads them; fcfg.pool.connections per address in all.
+  basic_failover_pool(std::vector<executor_type> executors, const std::vector<address>& addresses,
+                      const client_config& ccfg = {}, const failover_config& fcfg = {}, logger log = {},
+                      Transport transport = {})
+      : g_(std::make_shared<group>(std::move(executors), std::move(transport), (validate(ccfg), ccfg),
+                                   (validate(fcfg), fcfg), std::move(log))) {
+    if (g_->executors.empty())
+      throw std::system_error(make_error_code(errc::invalid_config), "failover_pool: no executor");
+    for (auto& a : addresses) g_->pools.push_back(make_pool(*g_, a));
+    for (auto& ex : g_->executors) {
+      auto st = std::make_shared<state>(ex, g_->fcfg, g_->log);
+      st->pools = g_->pools;
+      g_->shards.push_back(std::move(st));
+    }
   }
   basic_failover_pool(const basic_failover_pool&) = delete;
   basic_failover_pool& operator=(const basic_failover_pool&) = delete;
@@ -75,14 +115,16 @@ class basic_failover_pool {
   /// completion (a retry sends them again). Completion signature: void(std::error_code,
   /// call_response). Cancellation: terminal, partial and total are honoured: the attempt in
   /// flight is cancelled and no further attempt is made (errc::cancelled). Executor: the
-  /// handler runs on its associated executor, else the pool's. Thread safety: may be called
-  /// from any thread; the attempts run on the pool's executor.
+  /// handler runs on its associated executor, else the executor the attempts ran on. Thread
+  /// safety: may be called from any thread; on a thread running one of the pool's executors
+  /// the attempts run there, else on the next executor in turn.
   template <class Token = asio::deferred_t>
   auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {}, call_response buffers = {},
                   Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code, call_response)>(
-        [st = st_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
-                   call_response buffers) {
+        [g = g_](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+                 call_response buffers) {
+          const std::shared_ptr<state>& st = route(*g);
           // The completion is the user's handler to Asio: co_spawn connects its cancellation
           // slot to the attempts and completes it on its associated executor.
           asio::co_spawn(st->ex, attempts(st, act, msg, blob, std::move(buffers)),
@@ -91,65 +133,105 @@ class basic_failover_pool {
         token, act, msg, blob, std::move(buffers));
   }
 
-  /// Replaces the set of addresses: new ones get a pool, removed ones' pools close gracefully.
+  /// Replaces the set of addresses: new ones get a pool, removed ones' pools close gracefully
+  /// once no executor can start a call on them any more. Thread safety: any thread; of two
+  /// concurrent updates, the one that takes the pool's lock last wins everywhere.
   void update_addresses(std::vector<address> addresses) {
-    asio::dispatch(st_->ex, [st = st_, addresses = std::move(addresses)] {
-      if (st->closed) return;
-      std::vector<std::shared_ptr<pool>> next;
-      for (auto& a : addresses) {
-        auto same = [&](auto& p) { return p->where() == a; };
-        auto it = std::find_if(st->pools.begin(), st->pools.end(), same);
-        next.push_back(it != st->pools.end() ? *it : make_pool(*st, a));
-      }
-      for (auto& p : st->pools)
-        if (std::find(next.begin(), next.end(), p) == next.end()) p->close();
-      st->pools = std::move(next);
-    });
+    std::lock_guard lock(g_->m);
+    if (g_->closed) return;
+    std::vector<std::shared_ptr<pool>> next;
+    for (auto& a : addresses) {
+      auto same = [&](auto& p) { return p->where() == a; };
+      auto it = std::find_if(g_->pools.begin(), g_->pools.end(), same);
+      next.push_back(it != g_->pools.end() ? *it : make_pool(*g_, a));
+    }
+    struct retiring {
+      std::atomic<std::size_t> left;
+      std::vector<std::shared_ptr<pool>> pools;
+    };
+    auto removed = std::make_shared<retiring>();
+    removed->left = g_->shards.size();
+    for (auto& p : g_->pools)
+      if (std::find(next.begin(), next.end(), p) == next.end()) removed->pools.push_back(p);
+    g_->pools = next;
+    std::uint64_t gen = ++g_->generation;
+    // Posted, not dispatched: nothing runs inline under the lock.
+    for (auto& st : g_->shards)
+      asio::post(st->ex, [st, next, gen, removed] {
+        if (!st->closed && gen > st->generation) {
+          st->pools = next;
+          st->generation = gen;
+        }
+        if (removed->left.fetch_sub(1, std::memory_order_acq_rel) == 1)
+          for (auto& p : removed->pools) p->close();
+      });
   }
 
   /// Closes every pool (calls in flight complete); later calls fail with errc::closed.
-  void close() {
-    asio::dispatch(st_->ex, [st = st_] {
-      if (st->closed) return;
-      st->closed = true;
-      for (auto& p : st->pools) p->close();
-    });
-  }
+  /// Thread safety: any thread, any number of times.
+  void close() { shut(*g_); }
 
   /// close(), then completes once every pool is closed. Completion signature:
   /// void(std::error_code). Cancellation: not supported (the close goes on; the token's slot
-  /// is left alone). Executor: the handler runs on its associated executor, else the pool's.
-  /// Thread safety: may be called from any thread.
+  /// is left alone). Executor: the handler runs on its associated executor, else the first
+  /// executor's. Thread safety: may be called from any thread.
   template <class Token = asio::deferred_t>
   auto async_close(Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code)>(
-        [st = st_](auto handler) {
-          auto work = [st]() -> asio::awaitable<void> {
-            st->closed = true;
-            auto pools = st->pools;
+        [g = g_](auto handler) {
+          auto work = [g]() -> asio::awaitable<void> {
+            auto pools = shut(*g);
             for (auto& p : pools) co_await p->async_close(tok);
           };
-          asio::co_spawn(st->ex, std::move(work),
+          asio::co_spawn(g->shards.front()->ex, std::move(work),
                          detail::forward_to(detail::without_cancellation(std::move(handler)),
                                             detail::unpack_coroutine_result{errc::internal}));
         },
         token);
   }
 
-  /// The addresses with at least one healthy connection (read on the executor).
+  /// The addresses with at least one healthy connection (a snapshot). Thread safety: any thread.
   std::vector<address> healthy_addresses() const {
     std::vector<address> out;
-    for (auto& p : st_->pools)
+    std::lock_guard lock(g_->m);
+    for (auto& p : g_->pools)
       if (p->healthy()) out.push_back(p->where());
     return out;
   }
-  executor_type get_executor() const { return st_->ex; }
+  /// The first executor given.
+  executor_type get_executor() const { return g_->shards.front()->ex; }
 
  private:
   static constexpr auto tok = asio::as_tuple(asio::deferred);
 
-  static std::shared_ptr<pool> make_pool(state& st, const address& a) {
-    return std::make_shared<pool>(st.ex, a, st.ccfg, st.fcfg.pool, st.log, st.transport);
+  static std::shared_ptr<pool> make_pool(group& g, const address& a) {
+    return std::make_shared<pool>(g.executors, a, g.ccfg, g.fcfg.pool, g.log, g.transport);
+  }
+
+  /// The calling thread's executor's state, else the next in turn.
+  static const std::shared_ptr<state>& route(group& g) {
+    std::size_t n = g.shards.size();
+    if (n == 1) return g.shards.front();
+    for (auto& st : g.shards)
+      if (st->here()) return st;
+    return g.shards[g.turn.fetch_add(1, std::memory_order_relaxed) % n];
+  }
+
+  /// Marks every executor's state closed and closes every pool (once); the pools it closed.
+  static std::vector<std::shared_ptr<pool>> shut(group& g) {
+    std::vector<std::shared_ptr<pool>> pools;
+    bool first = false;
+    {
+      std::lock_guard lock(g.m);
+      pools = g.pools;
+      if (!g.closed) {
+        first = g.closed = true;
+        for (auto& st : g.shards) asio::post(st->ex, [st] { st->closed = true; });
+      }
+    }
+    if (first)
+      for (auto& p : pools) p->close();  // outside the lock: a close may run code inline
+    return pools;
   }
 
   /// The addresses as the failover_fsm sees them now, into `out` (reused across attempts).
@@ -181,6 +263,10 @@ class basic_failover_pool {
     while (next.step == session::failover_step::attempt) {
       std::shared_ptr<pool> p = st->pools[next.index];
       auto [ec, r] = co_await p->async_call(act, msg, blob, call_response{}, tok);
+      // An address removed meanwhile closes its pool once every executor has let it go; a
+      // call that reached it only then (queued to another executor's connection) is retried.
+      if (ec == errc::closed && !st->closed && std::find(st->pools.begin(), st->pools.end(), p) == st->pools.end())
+        ec = make_error_code(errc::unreachable);
       asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
       next = fsm.on_result(ec, candidates(*st, seen), st->closed, cs.cancelled() != asio::cancellation_type::none);
       if (next.step == session::failover_step::complete) co_return std::tuple{ec, std::move(r)};
@@ -192,7 +278,7 @@ class basic_failover_pool {
     co_return std::tuple{next.ec, std::move(callers)};
   }
 
-  std::shared_ptr<state> st_;
+  std::shared_ptr<group> g_;
 };
 
 using failover_pool = basic_failover_pool<>;
