@@ -1,12 +1,14 @@
 // raw_bench: the ceiling for occams_bench. The same flags and JSON line ("system":"raw"),
 // over a hand-written pipelined echo with the PROTOCOL.md frame headers: no codec, no
-// library connection classes, plain Asio callbacks; the server on --threads T threads, each
-// with its own SO_REUSEPORT listener (the client on one thread).
+// library connection classes, no Asio sockets: epoll, read and writev (raw_loop.hpp,
+// raw_pipe.hpp). The server on --threads T threads, each with its own SO_REUSEPORT listener
+// (the client on one thread). Asio runs only the clock: the measured window and the lifetime.
 
 #include "bench_main.hpp"
 #include "echo_payload.hpp"
 #include "measurement.hpp"
 #include "raw_client.hpp"
+#include "raw_loop.hpp"
 #include "raw_server.hpp"
 #include "raw_socket.hpp"
 #include "server_lifetime.hpp"
@@ -17,42 +19,28 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <thread>
-#include <cstdint>
 #include <vector>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 namespace asio = boost::asio;
 
 namespace {
 
-/// The port a TCP acceptor is bound to (the kernel's choice for port 0).
-std::uint16_t bound_port(bench::raw_acceptor& a) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(a.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-}
-
-/// One server thread: its io_context, its listener(s) and its connections, touched only by
-/// the thread that runs it (the same shape as the library's server on a context pool).
+/// One server thread: its loop, its listener(s) and its connections, touched only by the
+/// thread that runs it (the same shape as the library's server on a context pool).
 struct server_thread {
   asio::io_context io{1};
-  bench::raw_server srv;
-  std::optional<bench::raw_acceptor> tcp, local;
+  bench::raw_loop loop;
+  bench::raw_server srv{loop};
+  bool stop = false;
   void close() {
-    if (tcp) tcp->close();
-    if (local) local->close();
     srv.close_all();
-    io.stop();
+    stop = true;
   }
+  void run() { loop.run(io, stop); }
 };
 
 /// --threads T: T threads, each with its own SO_REUSEPORT listener on the one TCP port (the
@@ -64,16 +52,14 @@ int run_server(const bench::options& opt) {
   if (opt.has_tcp()) {
     std::uint16_t port = *opt.port;
     for (auto& t : threads) {
-      t->tcp.emplace(bench::raw_listen_tcp(t->io, opt, port, reuse_port));
-      port = bound_port(*t->tcp);  // port 0: the others join the port the first one got
-      t->srv.accept_on(*t->tcp, true);
+      auto l = bench::raw_listen_tcp(opt, port, reuse_port);
+      port = bench::bound_port(l.get());  // port 0: the others join the port the first one got
+      t->srv.listen(std::move(l), true);
     }
     fmt::print("listening on {}:{}\n", opt.host, port);  // the real port for --port 0
   }
   if (opt.has_unix()) {
-    auto& t = *threads[0];
-    t.local.emplace(bench::raw_listen_unix(t.io, opt));
-    t.srv.accept_on(*t.local, false);
+    threads[0]->srv.listen(bench::raw_listen_unix(opt), false);
     fmt::print("listening on unix:{}\n", opt.unix_path);
   }
   std::fflush(stdout);
@@ -81,26 +67,29 @@ int run_server(const bench::options& opt) {
     for (auto& t : threads) asio::post(t->io, [one = t.get()] { one->close(); });
   });
   std::vector<std::thread> runners;
-  for (std::size_t i = 1; i < threads.size(); ++i) runners.emplace_back([one = threads[i].get()] { one->io.run(); });
-  threads[0]->io.run();
+  for (std::size_t i = 1; i < threads.size(); ++i) runners.emplace_back([one = threads[i].get()] { one->run(); });
+  threads[0]->run();
   for (auto& r : runners) r.join();
   return bench::exit_ok;
 }
 
 int run_client(const bench::options& opt) {
   asio::io_context io(1);
+  bench::raw_loop loop;
   bench::measurement m(opt);
   bench::echo_payload payload(opt.payload);
-  std::vector<std::unique_ptr<bench::raw_client_connection>> conns;  // outlive io.run()
+  std::vector<std::unique_ptr<bench::raw_client_connection>> conns;  // outlive the loop
   for (std::uint32_t i = 0; i < opt.connections; ++i)
-    conns.push_back(std::make_unique<bench::raw_client_connection>(bench::raw_connect(io, opt), opt.inflight, m, payload));
+    conns.push_back(std::make_unique<bench::raw_client_connection>(loop, bench::raw_connect(opt), opt.inflight, m, payload));
   for (auto& c : conns) c->begin();
 
+  bool done = false;
   asio::co_spawn(io, m.run(), [&](std::exception_ptr e, bool) {
-    for (auto& c : conns) c->close();  // the loops end with the pending reads
+    for (auto& c : conns) c->close();
+    done = true;
     if (e) std::rethrow_exception(e);
   });
-  io.run();
+  loop.run(io, done);
   return m.conclude("raw");
 }
 
