@@ -1,6 +1,8 @@
 // raw_bench's client: one connection keeping W requests in flight. Request i of the window
 // always uses slot i % W, and its seq is the next of that slot's (i, i+W, i+2W, ...), so a
-// response finds its slot by seq % W and is matched by the exact seq.
+// response finds its slot by seq % W and is matched by the exact seq. Responses are checked
+// where they lie in the receive buffer; the next requests of a read go out in one writev
+// (small payloads copied next to their headers, large ones referenced from the payload).
 #pragma once
 
 #include "echo_payload.hpp"
@@ -21,19 +23,22 @@ namespace proto = occams_rpc::proto;
 
 class raw_client_connection : public raw_pipe<raw_client_connection> {
  public:
-  raw_client_connection(raw_socket s, std::uint32_t window, measurement& m, echo_payload& payload)
-      : raw_pipe(std::move(s)), m_(m), payload_(payload), slots_(window) {
+  static constexpr bool output_refers_to_input = false;
+  static constexpr std::size_t ref_threshold = 16 * 1024;  // larger payloads are referenced
+
+  raw_client_connection(raw_loop& loop, raw_fd s, std::uint32_t window, measurement& m, echo_payload& payload)
+      : raw_pipe(loop, std::move(s)), m_(m), payload_(payload), slots_(window) {
     for (std::uint32_t i = 0; i < window; ++i) slots_[i].seq = i;
   }
 
-  /// Fills the window and starts reading.
+  /// Starts reading and fills the window.
   void begin() {
+    start();
     for (auto& s : slots_) send(s);
     flush();
-    start();
   }
 
-  std::size_t on_input(const char* p, std::size_t n, std::size_t& need) {
+  std::size_t on_input(char* p, std::size_t n, std::size_t& need) {
     std::size_t used = 0;
     need = 0;
     auto now = bench_clock::now();  // one arrival time per read
@@ -69,14 +74,15 @@ class raw_client_connection : public raw_pipe<raw_client_connection> {
     m_.sent();
     proto::request_header h{.action_word = 1, .seq = s.seq,
                             .blob_len = static_cast<std::uint32_t>(payload_.size())};
-    auto& out = queue().bytes();
-    proto::encode(h, out.prepare(proto::request_header_size));
-    out.commit(proto::request_header_size);
-    queue().add_blob(payload_.bytes(), true);  // the payload outlives every write
+    char head[proto::request_header_size];
+    proto::encode(h, head);
+    out().copy(head, sizeof head);
+    auto blob = payload_.bytes();  // outlives every write
+    if (blob.size() >= ref_threshold) out().add(blob.data(), blob.size());
+    else out().copy(blob.data(), blob.size());
   }
 
-  /// Checks one response; the next request of its slot joins the batch that the pipe writes
-  /// once reading would block.
+  /// Checks one response; the next request of its slot joins the batch written after the read.
   bool receive(const proto::response_header& h, std::span<const char> blob, bench_clock::time_point now) {
     slot& s = slots_[h.seq % slots_.size()];
     if (h.seq != s.seq) return refuse(fmt::format("response for seq {}, which is not in flight", h.seq)), false;

@@ -15,8 +15,8 @@
 # passed to the build as -j.
 # --bin-dir [LABEL=]DIR: run the binaries in DIR (occams_bench, raw_bench) instead of building
 # this checkout; repeat it to run builds side by side in one invocation (stream@LABEL and
-# api@LABEL per build, LABEL defaulting to A, B, ...; raw from the first DIR only), with a
-# "vs LABEL" column: each build's figure over the first's. --workloads: a subset (all five).
+# api@LABEL per build, LABEL defaulting to A, B, ...; raw from the first DIR, and raw@LABEL from
+# a later DIR whose raw_bench differs), with a "vs LABEL" column: each build's figure over the first's. --workloads: a subset (all five).
 # The runs of a workload are interleaved (run 1 of every system, then run 2, ...).
 # --tls: the stream and API layers also over TLS (certificates made by
 # tests/integration/tls_make_certs.sh in a temporary directory), as stream@tls and api@tls
@@ -95,6 +95,8 @@ fi
 if [[ ${#bin_dirs[@]} -gt 0 ]]; then
   systems=("raw|$bin/raw_bench|")
   for i in "${!bin_dirs[@]}"; do
+    # A build whose raw_bench differs from the first's runs it too (an old ceiling beside the new).
+    [[ $i -gt 0 ]] && ! cmp -s "$bin/raw_bench" "${bin_dirs[$i]}/raw_bench" && systems+=("raw@${bin_labels[$i]}|${bin_dirs[$i]}/raw_bench|")
     systems+=("stream@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench||" "api@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--api|")
     [[ $pool -eq 1 ]] && systems+=("pool@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--pool|")
   done
