@@ -253,6 +253,11 @@ class basic_client_stream {
   bool is_open() const noexcept { return conn_ && conn_->current_state() == connection::state::open; }
   /// Requests in flight now (read on the connection's executor).
   std::size_t in_flight() const noexcept { return conn_ ? conn_->in_flight() : 0; }
+  /// Whether the v1 extensions (client_config::extensions) are on: `on` once the server
+  /// accepted the hello, one round trip after connecting (read on the connection's executor).
+  session::client_session::extensions_state extensions() const noexcept {
+    return conn_ ? conn_->extensions() : session::client_session::extensions_state::off;
+  }
   /// The largest number of requests ever in flight at once (for tests and metrics).
   std::size_t max_in_flight_seen() const noexcept { return conn_ ? conn_->max_in_flight_seen() : 0; }
   /// The connection's executor (a default-constructed stream has none: check operator bool).
