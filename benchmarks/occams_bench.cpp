@@ -33,6 +33,7 @@
 
 #include <cstdio>
 #include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -203,6 +204,9 @@ asio::awaitable<int> run_stream_client(const bench::options& opt, Transport tran
   auto ex = co_await asio::this_coro::executor;
   address to = opt.has_unix() ? address::unix_socket(opt.unix_path) : address::tcp(opt.host, *opt.port);
   client_config cfg{.window = opt.inflight};
+  // OCCAMS_BENCH_EXTENSIONS=1: the client negotiates the v1 extensions, so every request
+  // carries its deadline (measures their cost; docs/protocol.md, "v1 extensions").
+  cfg.extensions = std::getenv("OCCAMS_BENCH_EXTENSIONS") != nullptr;
 
   std::deque<stream> clients;  // stable addresses for the loops
   for (std::uint32_t i = k; i < opt.connections; i += opt.threads) {

@@ -35,8 +35,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <chrono>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -49,6 +51,15 @@
 namespace occams_rpc::api {
 
 namespace asio = boost::asio;
+
+/// What an implementation's member function may take as its first parameter, before the
+/// method's arguments: the call's deadline (the caller's, if its request carried one; see
+/// docs/protocol.md, "v1 extensions"), to pass on with api::with_deadline(stub, ctx.deadline).
+/// A coroutine method sees its call's cancellation (cancel frame, deadline passed, connection
+/// died) through co_await asio::this_coro::cancellation_state.
+struct call_context {
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+};
 
 namespace detail {
 
@@ -67,8 +78,16 @@ template <class M, class Impl, class Args>
 struct implementation_of;
 template <class M, class Impl, class... P>
 struct implementation_of<M, Impl, std::tuple<P...>> {
-  static constexpr bool exists = requires(Impl& impl, P&&... p) { M::invoke(impl, std::move(p)...); };
-  using return_type = decltype(M::invoke(std::declval<Impl&>(), std::declval<P&&>()...));
+  /// The member function may take a call_context first.
+  static constexpr bool takes_context = requires(Impl& impl, call_context c, P&&... p) {
+    M::invoke(impl, c, std::move(p)...);
+  };
+  static constexpr bool exists = takes_context || requires(Impl& impl, P&&... p) { M::invoke(impl, std::move(p)...); };
+  static auto ret() {
+    if constexpr (takes_context) return std::type_identity<decltype(M::invoke(std::declval<Impl&>(), std::declval<call_context>(), std::declval<P&&>()...))>{};
+    else return std::type_identity<decltype(M::invoke(std::declval<Impl&>(), std::declval<P&&>()...))>{};
+  }
+  using return_type = typename decltype(ret())::type;
 };
 
 /// What an implementation of M may return (or co_return).
@@ -180,17 +199,26 @@ class basic_router {
     auto& impl = *static_cast<Impl*>(p);
     typename M::args_tuple args;
     if (self.codec_.decode_args(req.msg(), args)) return req.respond_error(errc::decode);
-    using ret = typename detail::implementation_of<M, Impl, typename M::args_tuple>::return_type;
+    using impl_of = detail::implementation_of<M, Impl, typename M::args_tuple>;
+    using ret = typename impl_of::return_type;
     if constexpr (detail::awaitable_traits<ret>::is_awaitable) {
       auto ex = req.get_executor();
-      asio::co_spawn(ex, run_coroutine<M>(self, impl, std::move(args), std::move(req)), asio::detached);
+      // The coroutine's this_coro::cancellation_state follows the request's cancellation.
+      auto done = req.bind_cancellation([](std::exception_ptr) {});  // run_coroutine catches all
+      call_context ctx{req.deadline()};
+      asio::co_spawn(ex, run_coroutine<M>(self, impl, ctx, std::move(args), std::move(req)), std::move(done));
     } else {
+      call_context ctx{req.deadline()};
+      auto call = [&](auto&... a) -> decltype(auto) {
+        if constexpr (impl_of::takes_context) return M::invoke(impl, ctx, std::move(a)...);
+        else return M::invoke(impl, std::move(a)...);
+      };
       try {
         if constexpr (std::is_void_v<ret>) {
-          std::apply([&](auto&... a) { M::invoke(impl, std::move(a)...); }, args);
+          std::apply(call, args);
           self.respond_value(req, unit{});
         } else {
-          self.template respond<M>(req, std::apply([&](auto&... a) { return M::invoke(impl, std::move(a)...); }, args));
+          self.template respond<M>(req, std::apply(call, args));
         }
       } catch (...) {
         self.log_escaped(M::action);
@@ -202,10 +230,15 @@ class basic_router {
   // The router outlives the coroutine: the server owns it, and each connection (kept alive by
   // the request this coroutine holds until it answers) shares that ownership.
   template <class M, class Impl>
-  static asio::awaitable<void> run_coroutine(const basic_router& self, Impl& impl, typename M::args_tuple args,
-                                             server_request req) {
+  static asio::awaitable<void> run_coroutine(const basic_router& self, Impl& impl, call_context ctx,
+                                             typename M::args_tuple args, server_request req) {
     try {
-      auto call = [&](auto&... a) { return M::invoke(impl, std::move(a)...); };
+      auto call = [&](auto&... a) {
+        if constexpr (detail::implementation_of<M, Impl, typename M::args_tuple>::takes_context)
+          return M::invoke(impl, ctx, std::move(a)...);
+        else
+          return M::invoke(impl, std::move(a)...);
+      };
       using ret = typename detail::awaitable_traits<decltype(std::apply(call, args))>::value_type;
       if constexpr (std::is_void_v<ret>) {
         co_await std::apply(call, args);

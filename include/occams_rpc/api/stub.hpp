@@ -24,6 +24,7 @@
 #include <occams_rpc/core/recycled_buffers.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_stream.hpp>
+#include <occams_rpc/stream/detail/call_deadline.hpp>
 #include <occams_rpc/stream/detail/forwarding_handler.hpp>
 
 #include <boost/asio/associated_executor.hpp>
@@ -31,7 +32,9 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/post.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -100,6 +103,7 @@ template <class M, class Codec>
 struct typed_decode {
   Codec codec;
   byte_buffer request;
+  std::chrono::steady_clock::time_point deadline;  // the call's (read by the channel), or none
   template <class Handler>
   void operator()(Handler&& handler, std::error_code ec, call_response r) {
     auto result = decode_result<M>(codec, ec, r);
@@ -147,6 +151,9 @@ struct args_match<std::tuple<P...>, A...> : std::bool_constant<(accepts<P, A> &&
 
 }  // namespace detail
 
+template <class Stub>
+Stub with_deadline(Stub stub, std::optional<std::chrono::steady_clock::time_point> deadline);
+
 template <class Channel, class Codec = msgpack_codec>
 class stub_base {
   static_assert(channel<Channel>, "occams_rpc: a stub's channel must have async_call(action, msg, blob, call_response, token) and get_executor(), like client_stream");
@@ -158,6 +165,9 @@ class stub_base {
   explicit stub_base(Channel& ch, Codec codec = {}) : channel_(&ch), codec_(std::move(codec)) {}
 
   Channel& channel() const noexcept { return *channel_; }
+
+  template <class Stub>
+  friend Stub with_deadline(Stub stub, std::optional<std::chrono::steady_clock::time_point> deadline);
 
   /// Calls method M (a type from the service, e.g. CalService::add) with `args`.
   /// Completion signature: void(M::result_type).
@@ -172,7 +182,7 @@ class stub_base {
       byte_buffer request = occams_rpc::detail::recycled_buffers::take();
       std::error_code ec = encode<M>(request, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
       return asio::async_initiate<const asio::deferred_t&, void(typename M::result_type)>(
-          initiate<M>{channel_, codec_}, asio::deferred, std::move(request), ec);
+          initiate<M>{channel_, codec_, deadline_}, asio::deferred, std::move(request), ec);
     }
   }
 
@@ -187,6 +197,7 @@ class stub_base {
   struct initiate {
     Channel* channel;
     Codec codec;
+    std::chrono::steady_clock::time_point deadline;
 
     template <class Handler>
     void operator()(Handler&& handler, byte_buffer request, std::error_code encode_error) const {
@@ -201,13 +212,25 @@ class stub_base {
       auto msg = request.span();
       channel->async_call(proto::action(M::action), msg, {}, call_response{.msg = occams_rpc::detail::recycled_buffers::take()},
                           occams_rpc::detail::forward_to(std::forward<Handler>(handler),
-                                                         detail::typed_decode<M, Codec>{codec, std::move(request)}));
+                                                         detail::typed_decode<M, Codec>{codec, std::move(request), deadline}));
     }
   };
 
   Channel* channel_;
   Codec codec_;
+  std::chrono::steady_clock::time_point deadline_ = occams_rpc::detail::no_deadline;
 };
+
+/// A copy of `stub` whose calls carry `deadline` (none: call_timeout alone): each times out
+/// at the sooner of the two, and with the deadline extension on tells the server its
+/// remaining time. A handler passes its own on in one line:
+/// `co_await api::with_deadline(cal, req.deadline()).add(1, 2);`
+template <class Stub>
+Stub with_deadline(Stub stub, std::optional<std::chrono::steady_clock::time_point> deadline) {
+  static_assert(requires { typename Stub::channel_type; }, "occams_rpc: with_deadline takes a stub");
+  stub.deadline_ = deadline.value_or(occams_rpc::detail::no_deadline);
+  return stub;
+}
 
 /// The stub of `Service` over `Channel`: `api::stub<CalService> cal(stream);`.
 template <class Service, class Channel = client_stream, class Codec = msgpack_codec>

@@ -37,6 +37,11 @@ struct client_config {
   std::size_t max_retained_buffers = 8u << 20;  ///< read buffer kept after a large response;
                                                ///< a larger one is freed once it is empty
   std::uint64_t client_id = 0;          ///< informational, sent in every request header
+  /// Offer the v1 extensions (deadlines, cancel frames; docs/protocol.md, "v1 extensions")
+  /// with a hello request when the connection starts. Off: the connection's bytes are exactly
+  /// v1's. On: a server that does not know them answers the hello with an error and the
+  /// connection stays plain v1.
+  bool extensions = false;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;
@@ -75,6 +80,10 @@ struct server_config {
   /// How often each connection checks its timeouts (idle, read, write, budget wait, close
   /// wait): every timeout fires at the first tick past it.
   std::chrono::milliseconds timer_tick = std::chrono::seconds{1};
+  /// Accept the v1 extensions a client offers in a hello (docs/protocol.md, "v1 extensions").
+  /// A client that never offers them sees plain v1 either way. Off: the hello goes to the
+  /// dispatch like any request, as on a v1 server.
+  bool extensions = true;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;

@@ -54,12 +54,19 @@ class frame_writer {
     end_request(mark, blob);
   }
   void add_ping(std::uint64_t seq, std::uint64_t client_id = 0) { add_request(seq, ping_action, {}, {}, client_id); }
+  /// A header-only request frame with an extension's format byte (a cancel frame).
+  void add_control(std::uint64_t seq, std::uint8_t format, std::uint64_t client_id = 0) {
+    end_request(begin_request(seq, ping_action, client_id, format));
+  }
 
   /// Starts a request whose msg the caller then appends to `body()` (a codec encodes straight
   /// into the batch, no intermediate copy); `end_request` finishes it.
-  std::size_t begin_request(std::uint64_t seq, action a, std::uint64_t client_id = 0) {
+  /// `format` is v1's format byte (0), or an extension's on a negotiated connection
+  /// (proto/extensions.hpp).
+  std::size_t begin_request(std::uint64_t seq, action a, std::uint64_t client_id = 0, std::uint8_t format = 0) {
     std::size_t mark = buf_.size();
     request_header h;
+    h.format = format;
     h.action_word = a.word();
     h.seq = seq;
     h.client_id = client_id;

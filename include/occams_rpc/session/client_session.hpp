@@ -22,6 +22,7 @@
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/detail/config.hpp>
+#include <occams_rpc/proto/extensions.hpp>
 #include <occams_rpc/proto/frame_deadline.hpp>
 #include <occams_rpc/proto/frame_reader.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
@@ -33,6 +34,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <vector>
@@ -45,6 +47,7 @@ using clock = std::chrono::steady_clock;
 struct client_call : proto::wheel_hook {
   std::uint64_t seq = 0;
   bool is_ping = false;
+  bool is_hello = false;     // the extensions' hello: the session's own, no handler in the shell
   bool refs_caller = false;  // the request's msg or blob is referenced, not copied, by a batch
   bool done = false;         // completed: in the done queue, or waiting for its batch (abandoned)
   bool abandoned = false;    // completed early; waits until its batch is written
@@ -64,6 +67,7 @@ struct waiting_call : proto::window_throttler::waiter {
   std::span<const char> msg, blob;
   call_response response;          // a by-value call's response, until it starts
   call_response* into = nullptr;   // null: a by-value call
+  clock::time_point deadline = clock::time_point::max();  // the caller's, if any
   // Set when the session hands it back: the call it became (seq), or why it was refused.
   std::uint64_t seq = 0;
   std::error_code refused;
@@ -75,6 +79,9 @@ struct waiting_call : proto::window_throttler::waiter {
 class client_session {
  public:
   enum class state { open, closing, closed };
+  /// The v1 extensions on this connection: not offered (plain v1), offered (the hello's
+  /// answer is awaited: requests go out as plain v1 meanwhile), on, or refused (plain v1).
+  enum class extensions_state { off, offered, on, refused };
   /// Pings in flight at once, beyond the window.
   static constexpr std::size_t max_pings = 16;
 
@@ -88,15 +95,25 @@ class client_session {
   /// Queues a request if a window slot is free and nobody waits: its entry, whose handler the
   /// shell keeps at index_of(seq). Null when the window is full: queue a waiting_call with
   /// wait(). Precondition: current_state() == open.
+  ///
+  /// `deadline` (time_point::max() for none) shortens the call's timeout; `now` is read only
+  /// when the call has a deadline or needs_time() (the shell reads the clock only then).
+  /// Once the deadline extension is on, the request carries the caller's remaining time:
+  /// the sooner of call_timeout and `deadline`.
   OCCAMS_RPC_DECL client_call* start_call(proto::action act, std::span<const char> msg, std::span<const char> blob,
-                                          call_response* into, call_response&& own);
+                                          call_response* into, call_response&& own,
+                                          clock::time_point now = {},
+                                          clock::time_point deadline = clock::time_point::max());
+  /// Whether start_call needs the time even without a deadline (deadlines are on the wire).
+  bool needs_time() const noexcept { return (features_ & proto::ext::feature_deadline) != 0; }
   /// Queues `w` for a window slot; it comes back through next_granted(). Precondition: open.
   OCCAMS_RPC_DECL void wait(waiting_call& w);
   /// Queues a ping. Null when max_pings are in flight (the caller fails it with overloaded).
   /// Precondition: open.
   OCCAMS_RPC_DECL client_call* start_ping();
   /// The caller gave up: the call completes with errc::cancelled (nothing if already done).
-  /// True if it was in flight (not done yet).
+  /// True if it was in flight (not done yet). With the cancel extension on, a cancel frame
+  /// for its seq tells the server.
   OCCAMS_RPC_DECL bool cancel(std::uint64_t seq);
   /// Takes `w` out of the queue. False if it is not queued (already granted or refused).
   OCCAMS_RPC_DECL bool cancel_waiting(waiting_call& w);
@@ -165,15 +182,22 @@ class client_session {
   std::size_t slot_count() const noexcept { return table_.slot_count(); }
   std::size_t index_of(std::uint64_t seq) const noexcept { return table_.slot_index(seq); }
   bool writing() const noexcept { return writing_now_; }
+  extensions_state extensions() const noexcept { return ext_; }
+  /// The extension features the server accepted (proto::ext::feature_*), 0 until then.
+  std::uint32_t features() const noexcept { return features_; }
 
  private:
   client_call& queue_request(proto::action act, std::span<const char> msg, std::span<const char> blob,
-                             call_response* into, call_response&& own);
+                             call_response* into, call_response&& own, clock::time_point now,
+                             clock::time_point deadline);
   void complete(client_call& c, std::error_code ec);
   void push_done(client_call& c, std::error_code ec);
   void push_granted(waiting_call& w);
   static void on_window_slot(proto::window_throttler::waiter* w);
   void on_response(const proto::response_frame& f);
+  void offer_extensions();
+  void end_hello(client_call& c, const proto::response_frame* answer);
+  std::uint64_t ticks_until(clock::time_point now, clock::time_point deadline) const noexcept;
   void release_abandoned();
   void maybe_finish_close();
   void fail(std::error_code ec);
@@ -206,6 +230,10 @@ class client_session {
   std::error_code failure_;
   std::size_t max_in_flight_seen_ = 0;
   proto::response_frame frame_;
+  extensions_state ext_ = extensions_state::off;
+  std::uint32_t features_ = 0;        // accepted by the server
+  std::uint64_t hello_seq_ = 0;       // while offered
+  clock::time_point last_now_{};      // the latest time an event brought (for waiting calls)
 };
 
 }  // namespace occams_rpc::session

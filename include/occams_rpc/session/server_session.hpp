@@ -22,6 +22,7 @@
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/detail/config.hpp>
+#include <occams_rpc/proto/extensions.hpp>
 #include <occams_rpc/proto/frame.hpp>
 #include <occams_rpc/proto/frame_deadline.hpp>
 #include <occams_rpc/proto/frame_reader.hpp>
@@ -29,6 +30,7 @@
 #include <occams_rpc/proto/header.hpp>
 #include <occams_rpc/session/memory_budget.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -45,9 +47,24 @@ namespace occams_rpc::session {
 
 using clock = std::chrono::steady_clock;
 
+/// Why a request's handler is asked to stop, and its answer will be dropped.
+enum class cancel_reason : std::uint8_t {
+  none,
+  cancelled,  ///< the client sent a cancel frame for it
+  expired,    ///< the caller's deadline passed
+  closed,     ///< the connection died (closed without a drain)
+};
+
 /// One request, pooled per connection: its bytes and its answer, reused from call to call.
 struct request_slot {
   proto::request_header header;
+  /// The caller's deadline (a request of the deadline extension), else time_point::max().
+  clock::time_point deadline = clock::time_point::max();
+  /// Set by the session (on the connection's executor); read by the request's holder from
+  /// any thread.
+  std::atomic<cancel_reason> cancel{cancel_reason::none};
+  bool answered = false;           // answered, parked until its write
+  void* handler_link = nullptr;    // the shell's: how to reach the handler's cancellation
   byte_buffer action;
   byte_buffer msg;
   byte_buffer blob;
@@ -88,6 +105,10 @@ class server_session {
   /// Pings are answered here and never come out. The slot stays in use until answered.
   /// Throws std::bad_alloc if a slot cannot be filled (its slot and budget go back first).
   OCCAMS_RPC_DECL request_slot* next_request(clock::time_point now);
+  /// The next request whose handler must be told to stop (cancel frame, deadline passed,
+  /// connection died), or null. The shell runs it after each event. Its answer, when it
+  /// comes, is dropped.
+  OCCAMS_RPC_DECL request_slot* next_cancelled() noexcept;
 
   // --- answers in ---
 
@@ -174,12 +195,21 @@ class server_session {
   std::size_t read_capacity() const noexcept { return reader_.capacity(); }
   const std::string& peer() const noexcept { return peer_; }
   const server_config& config() const noexcept { return cfg_; }
+  /// The v1 extensions were negotiated (a hello was answered): their frames are read.
+  bool extensions_on() const noexcept { return ext_on_; }
+  /// Answers dropped because their request was cancelled or expired.
+  std::size_t dropped_answers() const noexcept { return dropped_answers_; }
 
  private:
   bool must_pause() const noexcept {
     return in_use_ >= cfg_.max_inflight || pending_.bytes() >= cfg_.max_pending_write;
   }
   request_slot* take_request(const proto::request_frame& f);
+  bool on_extension_frame(clock::time_point now, request_slot*& out);
+  void answer_hello();
+  void cancel_request(request_slot& s, cancel_reason why) noexcept;
+  void cancel_in_flight() noexcept;
+  bool drop_if_cancelled(request_slot& s) noexcept;
   request_slot* acquire();
   void release(request_slot* s) noexcept;
   void retain_or_free(request_slot& s) noexcept;
@@ -224,6 +254,10 @@ class server_session {
   bool closed_ = false;
   bool close_socket_ = false;
   bool graceful_ = false;
+  bool ext_on_ = false;
+  std::vector<std::pair<request_slot*, std::uint64_t>> cancelled_;  // for the shell: slot, seq
+  std::size_t cancelled_taken_ = 0;
+  std::size_t dropped_answers_ = 0;
 };
 
 }  // namespace occams_rpc::session

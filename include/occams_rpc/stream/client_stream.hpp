@@ -71,6 +71,9 @@ class basic_client_stream {
   /// runs the transport's start step for a client (nothing for TCP, Unix and memory; the TLS
   /// handshake), both within cfg.connect_timeout.
   ///
+  /// With cfg.extensions, it completes once the server has answered the extensions' hello
+  /// (a ping's round trip), so that the first call already carries its deadline.
+  ///
   /// Completion signature: void(std::error_code, basic_client_stream); the error is
   /// errc::unreachable when no connection could be made and started in time, errc::cancelled when
   /// cancelled, or the start step's error. Cancellation: terminal, partial and total are
@@ -108,8 +111,15 @@ class basic_client_stream {
               log.info("connect to {} failed: {}", to.to_string(), ec.message());
               co_return std::tuple{ec, basic_client_stream()};
             }
-            co_return std::tuple{std::error_code{},
-                                 basic_client_stream(std::move(s), cfg, std::move(log), std::move(t))};
+            basic_client_stream stream(std::move(s), cfg, std::move(log), std::move(t));
+            if (cfg.extensions) {
+              // Settle the v1 extensions before the first call: on a server of this library the
+              // pong follows the hello's answer. Bounded by the connect timeout; past it, the
+              // calls go out as plain v1 until the answer arrives.
+              co_await (stream.async_ping(asio::as_tuple(asio::use_awaitable)) ||
+                        deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+            }
+            co_return std::tuple{std::error_code{}, std::move(stream)};
           };
           // The completion is the user's handler to Asio: its executor, allocator and
           // cancellation slot carry over to co_spawn.
@@ -269,6 +279,11 @@ class basic_client_stream {
   bool is_open() const noexcept { return conn_ && conn_->current_state() == connection::state::open; }
   /// Requests in flight now (read on the connection's executor).
   std::size_t in_flight() const noexcept { return conn_ ? conn_->in_flight() : 0; }
+  /// Whether the v1 extensions (client_config::extensions) are on: `on` once the server
+  /// accepted the hello, one round trip after connecting (read on the connection's executor).
+  session::client_session::extensions_state extensions() const noexcept {
+    return conn_ ? conn_->extensions() : session::client_session::extensions_state::off;
+  }
   /// The largest number of requests ever in flight at once (for tests and metrics).
   std::size_t max_in_flight_seen() const noexcept { return conn_ ? conn_->max_in_flight_seen() : 0; }
   /// The connection's executor (a default-constructed stream has none: check operator bool).

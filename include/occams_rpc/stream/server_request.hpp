@@ -10,8 +10,13 @@
 #include <occams_rpc/session/server_session.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -26,6 +31,54 @@ namespace detail {
 
 /// Pooled per connection (by its session): the request's bytes and the answer.
 using request_slot = session::request_slot;
+
+/// The cancellation signal of one request's handler coroutine, linked both ways with the
+/// request's slot while the request is unanswered; on the connection's executor only. The
+/// coroutine's completion handler owns it, so it outlives everything bound to its slot; the
+/// slot's answer (detach) or the handler's end (destructor) breaks the link, whichever
+/// comes first.
+struct handler_link {
+  asio::cancellation_signal signal;
+  request_slot* slot = nullptr;
+  ~handler_link() {
+    if (slot) slot->handler_link = nullptr;
+  }
+  /// The request is answered: nothing is emitted for it any more.
+  static void detach(request_slot& s) noexcept {
+    if (auto* l = static_cast<handler_link*>(s.handler_link)) l->slot = nullptr;
+    s.handler_link = nullptr;
+  }
+  /// The request was cancelled: its handler's coroutine sees a terminal cancellation.
+  static void emit(request_slot& s) {
+    if (auto* l = static_cast<handler_link*>(s.handler_link)) l->signal.emit(asio::cancellation_type::terminal);
+  }
+  struct deleter {
+    void operator()(handler_link* l) const noexcept {
+      asio::recycling_allocator<handler_link> a;
+      l->~handler_link();
+      a.deallocate(l, 1);
+    }
+  };
+  using owner = std::unique_ptr<handler_link, deleter>;
+  static owner make(request_slot& s) {
+    asio::recycling_allocator<handler_link> a;  // a handler coroutine's frame is recycled too
+    owner l(::new (static_cast<void*>(a.allocate(1))) handler_link);
+    l->slot = &s;
+    s.handler_link = l.get();
+    return l;
+  }
+};
+
+/// A completion handler that keeps a handler_link alive until it has run.
+template <class Handler>
+struct link_keeper {
+  handler_link::owner link;
+  Handler handler;
+  template <class... Args>
+  void operator()(Args&&... args) {
+    std::move(handler)(std::forward<Args>(args)...);
+  }
+};
 
 /// What a connection offers its requests (type-erased, so that server_request is one type).
 /// A connection outlives each of its requests (it keeps itself alive while one is out; see
@@ -79,6 +132,32 @@ class server_request {
   std::span<const char> blob() const noexcept { return slot_->blob.span(); }
   /// The executor of the connection the request came on.
   const asio::any_io_executor& get_executor() const noexcept { return owner_->executor(); }
+
+  using clock = std::chrono::steady_clock;
+  /// The caller's deadline, when its request carried one (the deadline extension,
+  /// docs/protocol.md): past it the caller no longer waits, and the answer is dropped.
+  std::optional<clock::time_point> deadline() const noexcept {
+    if (slot_->deadline == clock::time_point::max()) return std::nullopt;
+    return slot_->deadline;
+  }
+  /// Why the handler should stop: the caller cancelled (a cancel frame), its deadline passed
+  /// (seen at the server's timer_tick), or the connection died; `none` while it is wanted.
+  /// Any thread. The answer of a cancelled request is dropped, not written.
+  session::cancel_reason cancel_reason() const noexcept { return slot_->cancel.load(std::memory_order_relaxed); }
+  bool cancelled() const noexcept { return cancel_reason() != session::cancel_reason::none; }
+
+  /// `handler` (a coroutine's completion handler) bound to a cancellation slot that is
+  /// emitted (terminal) when this request is cancelled: co_spawn(ex, coro, req.bind_cancellation(h))
+  /// gives the coroutine's this_coro::cancellation_state the request's cancellation. Call it
+  /// on the connection's executor (in the dispatch) before moving the request into the
+  /// coroutine. An awaitable dispatch gets this from the server itself.
+  template <class Handler>
+  auto bind_cancellation(Handler&& handler) const {
+    auto link = detail::handler_link::make(*slot_);
+    auto cs = link->signal.slot();
+    return asio::bind_cancellation_slot(
+        cs, detail::link_keeper<std::decay_t<Handler>>{std::move(link), std::forward<Handler>(handler)});
+  }
 
   /// Answers OK with `msg` and `blob` (copied; a large blob is written from the copy). Giving
   /// back the request's own msg() or blob() moves it instead: an echo copies nothing.

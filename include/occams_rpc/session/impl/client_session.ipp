@@ -21,15 +21,19 @@ OCCAMS_RPC_DECL client_session::client_session(const client_config& cfg, logger 
       table_(cfg.window + max_pings),
       window_(cfg.window),
       wheel_(std::max<std::uint64_t>(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick) + 2, 8)),
-      timeout_ticks_(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick)) {}
+      timeout_ticks_(proto::ticks_for(cfg.call_timeout, cfg.timeout_tick)) {
+  if (cfg.extensions) offer_extensions();
+}
 
 // --- calls ---
 
 OCCAMS_RPC_DECL client_call* client_session::start_call(proto::action act, std::span<const char> msg,
                                                         std::span<const char> blob, call_response* into,
-                                                        call_response&& own) {
+                                                        call_response&& own, clock::time_point now,
+                                                        clock::time_point deadline) {
+  if (now > last_now_) last_now_ = now;
   if (!window_.try_acquire()) return nullptr;
-  return &queue_request(act, msg, blob, into, std::move(own));
+  return &queue_request(act, msg, blob, into, std::move(own), now, deadline);
 }
 
 OCCAMS_RPC_DECL void client_session::wait(waiting_call& w) {
@@ -60,6 +64,10 @@ OCCAMS_RPC_DECL bool client_session::cancel(std::uint64_t seq) {
   auto* c = table_.find(seq);
   if (!c || c->done) return false;
   complete(*c, make_error_code(errc::cancelled));
+  // The server stops working for nobody: a cancel frame (it answers none; a cancel that
+  // crosses the answer on the wire finds nothing and is ignored there).
+  if ((features_ & proto::ext::feature_cancel) && !c->is_ping && state_ != state::closed)
+    pending_.add_control(seq, proto::ext::format_cancel, cfg_.client_id);
   return true;
 }
 
@@ -72,6 +80,7 @@ OCCAMS_RPC_DECL bool client_session::cancel_waiting(waiting_call& w) {
 OCCAMS_RPC_DECL void client_session::close() {
   if (state_ != state::open) return;
   state_ = state::closing;
+  if (auto* hello = hello_seq_ ? table_.find(hello_seq_) : nullptr) end_hello(*hello, nullptr);  // nothing waits for it
   log_.debug("client connection closing: {} calls in flight", table_.size());
   maybe_finish_close();
 }
@@ -113,6 +122,7 @@ OCCAMS_RPC_DECL waiting_call* client_session::next_granted() noexcept {
 
 OCCAMS_RPC_DECL void client_session::on_read(std::size_t n, clock::time_point now) {
   if (state_ == state::closed) return;
+  last_now_ = now;
   reader_.commit(n);
   bool completed = false;
   std::error_code fec;
@@ -143,6 +153,7 @@ OCCAMS_RPC_DECL std::span<const std::span<const char>> client_session::begin_wri
   std::swap(pending_, writing_);
   writing_now_ = true;
   write_started_ = now;
+  last_now_ = now;
   ++pending_gen_;
   return writing_.buffers();
 }
@@ -165,6 +176,7 @@ OCCAMS_RPC_DECL void client_session::on_write_done(std::error_code ec, clock::ti
 
 OCCAMS_RPC_DECL void client_session::on_tick(clock::time_point now, std::size_t bytes_in_socket) {
   if (state_ == state::closed) return;
+  last_now_ = now;
   wheel_.advance([this](client_call& c) {
     log_.debug("call seq {} timed out", c.seq);
     complete(c, errc::timeout);
@@ -183,19 +195,33 @@ OCCAMS_RPC_DECL void client_session::on_tick(clock::time_point now, std::size_t 
 // --- internals ---
 
 client_call& client_session::queue_request(proto::action act, std::span<const char> msg, std::span<const char> blob,
-                                           call_response* into, call_response&& own) {
+                                           call_response* into, call_response&& own, clock::time_point now,
+                                           clock::time_point deadline) {
   auto [seq, c] = table_.insert();
   c->seq = seq;
   c->is_ping = false;
   c->done = false;
   c->response = std::move(own);
   c->into = into ? into : &c->response;
-  auto mark = pending_.begin_request(seq, act, cfg_.client_id);
-  pending_.add_msg(msg);
-  pending_.end_request(mark, blob);
+  bool has_deadline = deadline != clock::time_point::max();
+  if (features_ & proto::ext::feature_deadline) {
+    // The caller's remaining time leads the msg (counted in msg_len; the server strips it).
+    clock::duration left = cfg_.call_timeout;
+    if (has_deadline && deadline - now < left) left = deadline - now;
+    auto mark = pending_.begin_request(seq, act, cfg_.client_id, proto::ext::format_deadline);
+    char prefix[proto::ext::deadline_prefix_size];
+    proto::detail::store_le(prefix, proto::ext::remaining_ms(left));
+    pending_.add_msg({prefix, sizeof prefix});
+    pending_.add_msg(msg);
+    pending_.end_request(mark, blob);
+  } else {
+    auto mark = pending_.begin_request(seq, act, cfg_.client_id);
+    pending_.add_msg(msg);
+    pending_.end_request(mark, blob);
+  }
   c->refs_caller = pending_.would_reference(msg) || pending_.would_reference(blob);
   c->batch_gen = pending_gen_;
-  wheel_.schedule(*c, timeout_ticks_);
+  wheel_.schedule(*c, has_deadline ? ticks_until(now, deadline) : timeout_ticks_);
   if (table_.size() > max_in_flight_seen_) max_in_flight_seen_ = table_.size();
   return *c;
 }
@@ -206,7 +232,8 @@ void client_session::on_window_slot(proto::window_throttler::waiter* base) {
   if (s.state_ == state::closed) {  // woken by a failure, without a slot
     w->refused = s.closed_reason();
   } else {
-    w->seq = s.queue_request(w->act, w->msg, w->blob, w->into, std::move(w->response)).seq;
+    // A waiting call has no clock of its own: the time of the latest event stands for now.
+    w->seq = s.queue_request(w->act, w->msg, w->blob, w->into, std::move(w->response), s.last_now_, w->deadline).seq;
   }
   s.push_granted(*w);
 }
@@ -220,6 +247,7 @@ void client_session::push_granted(waiting_call& w) {
 // An entry whose referenced msg or blob is still in an unwritten batch waits for that write
 // (abandoned), so that the caller's bytes outlive every reference to them.
 void client_session::complete(client_call& c, std::error_code ec) {
+  if (c.is_hello) return end_hello(c, nullptr);  // timed out, or the connection failed
   wheel_.cancel(c);
   c.done = true;
   if (c.refs_caller && c.batch_gen > written_gen_) {
@@ -245,6 +273,7 @@ void client_session::on_response(const proto::response_frame& f) {
     log_.debug("dropping a response for seq {}: no call waits for it (timed out or cancelled)", f.header.seq);
     return;
   }
+  if (c->is_hello) return end_hello(*c, &f);
   std::error_code ec;
   if (c->is_ping) {
     // A pong is an empty OK response; anything else is not from a server of this protocol.
@@ -284,6 +313,58 @@ void client_session::on_response(const proto::response_frame& f) {
       break;
   }
   complete(*c, ec);
+}
+
+void client_session::offer_extensions() {
+  ++pings_;  // the hello takes a ping's entry: the window's calls always fit beside it
+  auto [seq, c] = table_.insert();
+  c->seq = seq;
+  c->is_ping = true;
+  c->is_hello = true;
+  c->refs_caller = false;
+  c->done = false;
+  c->into = nullptr;
+  char msg[proto::ext::hello_msg_size];
+  proto::ext::encode_hello(proto::ext::hello_offer_magic, proto::ext::all_features, msg);
+  pending_.add_request(seq, proto::action(proto::ext::hello_action), {msg, sizeof msg}, {}, cfg_.client_id);
+  c->batch_gen = pending_gen_;
+  wheel_.schedule(*c, timeout_ticks_);
+  hello_seq_ = seq;
+  ext_ = extensions_state::offered;
+}
+
+// The hello is the session's own: it ends here, never in the done queue. `answer` is null
+// when it timed out, the connection failed or closed first.
+void client_session::end_hello(client_call& c, const proto::response_frame* answer) {
+  wheel_.cancel(c);
+  std::optional<std::uint32_t> accepted;
+  if (answer && answer->ok()) accepted = proto::ext::decode_hello(proto::ext::hello_accept_magic, answer->msg);
+  if (accepted && (*accepted & ~proto::ext::all_features) == 0) {
+    features_ = *accepted;
+    ext_ = extensions_state::on;
+    log_.debug("v1 extensions on (features {:#x})", features_);
+  } else {
+    ext_ = extensions_state::refused;
+    if (!answer)
+      log_.debug("no answer to the extensions' hello: the connection stays plain v1");
+    else if (answer->header.flag == proto::response_flag::error_string)
+      log_.debug("the server refused the extensions' hello ({}): the connection stays plain v1", answer->error_string());
+    else
+      log_.debug("the server's answer to the extensions' hello is no acceptance: the connection stays plain v1");
+  }
+  c.is_hello = false;
+  c.is_ping = false;
+  c.done = false;
+  table_.erase(c.seq);
+  --pings_;
+  hello_seq_ = 0;
+  maybe_finish_close();
+}
+
+std::uint64_t client_session::ticks_until(clock::time_point now, clock::time_point deadline) const noexcept {
+  clock::duration left = cfg_.call_timeout;
+  if (deadline - now < left) left = deadline - now;
+  return proto::ticks_for(left, cfg_.timeout_tick);
 }
 
 void client_session::release_abandoned() {

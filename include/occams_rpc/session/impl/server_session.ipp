@@ -51,7 +51,17 @@ OCCAMS_RPC_DECL request_slot* server_session::next_request(clock::time_point now
       return nullptr;
     }
     completed_ = true;
-    if (!frame_.is_ping()) return take_request(frame_);
+    if (ext_on_ && (frame_.header.format & proto::ext::extension_bit)) {
+      request_slot* r = nullptr;
+      if (on_extension_frame(now, r)) return r;
+      continue;
+    }
+    if (!frame_.is_ping()) {
+      if (!cfg_.extensions || !frame_.header.has_string_action() || frame_.action != proto::ext::hello_action)
+        return take_request(frame_);
+      answer_hello();
+      continue;
+    }
     give_back_reservation();
     pending_.add_response(frame_.header.seq, {});
   }
@@ -103,6 +113,100 @@ inline request_slot* server_session::take_request(const proto::request_frame& f)
   return s;
 }
 
+// --- the v1 extensions ---
+
+/// A hello: answered here, like a ping. The frames after it are read with the extensions on.
+inline void server_session::answer_hello() {
+  give_back_reservation();
+  auto offered = proto::ext::decode_hello(proto::ext::hello_offer_magic, frame_.msg);
+  if (!offered) {
+    log_.warn("connection from {}: malformed extensions hello (seq {}): answered rpc_decode", peer_, frame_.header.seq);
+    pending_.add_error_string(frame_.header.seq, to_wire_string(errc::decode));
+    return;
+  }
+  std::uint32_t accepted = *offered & proto::ext::all_features;
+  char msg[proto::ext::hello_msg_size];
+  proto::ext::encode_hello(proto::ext::hello_accept_magic, accepted, msg);
+  pending_.add_response(frame_.header.seq, {msg, sizeof msg});
+  ext_on_ = true;
+  log_.debug("connection from {}: v1 extensions on (features {:#x})", peer_, accepted);
+}
+
+/// A frame whose format byte names an extension, on a negotiated connection. True with
+/// `out` set: a request to dispatch; false: consumed here.
+inline bool server_session::on_extension_frame(clock::time_point now, request_slot*& out) {
+  const auto& h = frame_.header;
+  if (h.format == proto::ext::format_deadline) {
+    if (frame_.msg.size() < proto::ext::deadline_prefix_size) {
+      give_back_reservation();
+      log_.warn("connection from {}: malformed deadline request (seq {}, msg of {} bytes): answered rpc_decode", peer_,
+                h.seq, frame_.msg.size());
+      pending_.add_error_string(h.seq, to_wire_string(errc::decode));
+      return false;
+    }
+    auto ms = proto::detail::load_le<std::uint32_t>(frame_.msg.data());
+    proto::request_frame f = frame_;
+    f.msg = frame_.msg.subspan(proto::ext::deadline_prefix_size);
+    f.header.format = 0;
+    f.header.msg_len -= proto::ext::deadline_prefix_size;
+    out = take_request(f);
+    out->deadline = now + std::chrono::milliseconds(ms);
+    return true;
+  }
+  give_back_reservation();
+  if (h.format == proto::ext::format_cancel) {
+    for (auto& sp : slots_) {
+      request_slot& r = *sp;
+      if (r.in_use && !r.answered && r.header.seq == h.seq && r.cancel.load(std::memory_order_relaxed) == cancel_reason::none) {
+        log_.debug("connection from {}: seq {} cancelled by the client", peer_, h.seq);
+        cancel_request(r, cancel_reason::cancelled);
+        return false;
+      }
+    }
+    // Crossed its answer on the wire, or never sent: nothing to stop.
+    log_.debug("connection from {}: cancel for seq {}, which is not in flight: ignored", peer_, h.seq);
+    return false;
+  }
+  log_.warn("connection from {}: unknown extension frame (format {:#04x}, seq {}): ignored", peer_, h.format, h.seq);
+  return false;
+}
+
+inline void server_session::cancel_request(request_slot& s, cancel_reason why) noexcept {
+  s.cancel.store(why, std::memory_order_relaxed);
+  try {
+    cancelled_.emplace_back(&s, s.header.seq);
+  } catch (...) {  // std::bad_alloc: the handler is not told, its answer is still dropped
+  }
+}
+
+/// The connection died: the handlers still working for it stop.
+inline void server_session::cancel_in_flight() noexcept {
+  for (auto& sp : slots_)
+    if (sp->in_use && !sp->answered && sp->cancel.load(std::memory_order_relaxed) == cancel_reason::none)
+      cancel_request(*sp, cancel_reason::closed);
+}
+
+OCCAMS_RPC_DECL request_slot* server_session::next_cancelled() noexcept {
+  while (cancelled_taken_ < cancelled_.size()) {
+    auto [s, seq] = cancelled_[cancelled_taken_++];
+    if (s->in_use && !s->answered && s->header.seq == seq) return s;
+  }
+  cancelled_.clear();
+  cancelled_taken_ = 0;
+  return nullptr;
+}
+
+/// A cancelled or expired request's answer is not written: its caller gave up.
+inline bool server_session::drop_if_cancelled(request_slot& s) noexcept {
+  auto why = s.cancel.load(std::memory_order_relaxed);
+  if (why == cancel_reason::none) return false;
+  ++dropped_answers_;
+  log_.debug("connection from {}: dropping the answer of seq {}: {}", peer_, s.header.seq,
+             why == cancel_reason::expired ? "its deadline passed" : "it was cancelled");
+  release(&s);
+  return true;
+}
+
 inline request_slot* server_session::acquire() {
   request_slot* s = free_;
   if (s) {
@@ -113,6 +217,9 @@ inline request_slot* server_session::acquire() {
   }
   ++in_use_;
   s->in_use = true;
+  s->answered = false;
+  s->deadline = clock::time_point::max();
+  s->cancel.store(cancel_reason::none, std::memory_order_relaxed);
   return s;
 }
 
@@ -203,6 +310,7 @@ inline void server_session::stop_waiting_for_budget() noexcept {
 
 OCCAMS_RPC_DECL bool server_session::answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) {
   if (closed_) return false;
+  if (drop_if_cancelled(s)) return true;
   auto mark = pending_.begin_response(s.header.seq);
   std::error_code ec;
   try {
@@ -226,6 +334,7 @@ OCCAMS_RPC_DECL void server_session::answer(request_slot& s) {
     release(&s);
     return;
   }
+  if (drop_if_cancelled(s)) return;
   switch (s.flag) {
     case proto::response_flag::ok:
       pending_.add_response(s.header.seq, s.resp_msg.span(), s.resp_blob.span());
@@ -239,10 +348,12 @@ OCCAMS_RPC_DECL void server_session::answer(request_slot& s) {
   }
   // A large msg or blob is written from the slot itself: give it back after that write.
   if (s.flag == proto::response_flag::ok &&
-      (pending_.would_reference(s.resp_msg.span()) || pending_.would_reference(s.resp_blob.span())))
+      (pending_.would_reference(s.resp_msg.span()) || pending_.would_reference(s.resp_blob.span()))) {
+    s.answered = true;
     pending_slots_.push_back(&s);
-  else
+  } else {
     release(&s);
+  }
 }
 
 // --- shutdown, abort, close ---
@@ -278,6 +389,7 @@ inline void server_session::close_now(bool graceful) noexcept {
   close_socket_ = true;
   graceful_ = graceful;
   paused_ = false;
+  cancel_in_flight();  // nobody will read their answers
   frame_deadline_.pause();
   stop_waiting_for_budget();
   give_back_reservation();
@@ -317,6 +429,9 @@ OCCAMS_RPC_DECL void server_session::on_read_error(std::error_code ec) {
   if (closed_) return;
   static const std::error_code eof = boost::system::error_code(boost::asio::error::eof);
   if (ec != eof && !draining_) log_.debug("connection from {}: read ended: {}", peer_, ec.message());
+  // A v1 client may half-close and still want its answers. One that negotiated the
+  // extensions never half-closes (docs/protocol.md): its end of stream is its end.
+  if (ext_on_) cancel_in_flight();
   draining_ = true;  // a half-closed client still gets its answers
   frame_deadline_.pause();
   stop_waiting_for_budget();
@@ -350,6 +465,15 @@ OCCAMS_RPC_DECL void server_session::on_write_done(std::error_code ec, clock::ti
 
 OCCAMS_RPC_DECL void server_session::on_tick(clock::time_point now, std::size_t bytes_in_socket) {
   if (closed_) return;
+  if (ext_on_) {  // deadlines passed: their handlers stop, their answers will be dropped
+    for (auto& sp : slots_) {
+      request_slot& r = *sp;
+      if (r.in_use && !r.answered && r.deadline <= now && r.cancel.load(std::memory_order_relaxed) == cancel_reason::none) {
+        log_.debug("connection from {}: seq {} expired (its caller's deadline passed)", peer_, r.header.seq);
+        cancel_request(r, cancel_reason::expired);
+      }
+    }
+  }
   if (close_wait_over_ && now >= *close_wait_over_) return close("close wait over during shutdown", log_level::info);
   // Bytes already in the socket are progress the reader has not run for yet (this tick may
   // run before their completion): no timeout for them.

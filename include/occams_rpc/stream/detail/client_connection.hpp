@@ -11,6 +11,7 @@
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/session/client_session.hpp>
 #include <occams_rpc/stream/call_response.hpp>
+#include <occams_rpc/stream/detail/call_deadline.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
 #include <occams_rpc/stream/detail/io_shell.hpp>
 #include <occams_rpc/stream/detail/stored_handler.hpp>
@@ -79,6 +80,7 @@ class client_connection final
   state current_state() const noexcept { return session_.current_state(); }
   std::size_t in_flight() const noexcept { return session_.in_flight(); }
   std::size_t max_in_flight_seen() const noexcept { return session_.max_in_flight_seen(); }
+  session::client_session::extensions_state extensions() const noexcept { return session_.extensions(); }
 
   // --- calls (on the connection's executor) ---
 
@@ -159,7 +161,11 @@ class client_connection final
       h.post(session_.closed_reason(), into ? into : &own);
       return;
     }
-    if (session::client_call* c = session_.start_call(act, msg, blob, into, std::move(own))) {
+    // The clock is read only when it matters: a deadline, or deadlines on the wire.
+    auto deadline = call_deadline(handler);
+    auto now = deadline != no_deadline || session_.needs_time() ? std::chrono::steady_clock::now()
+                                                                 : std::chrono::steady_clock::time_point{};
+    if (session::client_call* c = session_.start_call(act, msg, blob, into, std::move(own), now, deadline)) {
       call_slot& s = calls_[session_.index_of(c->seq)];
       auto slot = asio::get_associated_cancellation_slot(handler);
       s.handler.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
@@ -175,6 +181,7 @@ class client_connection final
     w->blob = blob;
     w->response = std::move(own);
     w->into = into;
+    w->deadline = deadline;
     w->slot = asio::get_associated_cancellation_slot(handler);
     w->handler.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
     if (w->slot.is_connected()) w->slot.template emplace<waiter_cancel>(this, w.get());

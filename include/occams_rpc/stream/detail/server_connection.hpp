@@ -62,9 +62,11 @@ void invoke_dispatch(Dispatch& d, server_request req, const asio::any_io_executo
   } else {
     static_assert(std::is_same_v<result, asio::awaitable<void>>,
                   "a dispatch must be callable as void(server_request) or asio::awaitable<void>(server_request)");
-    asio::co_spawn(ex, d(std::move(req)), [log](std::exception_ptr e) {
+    // The coroutine's this_coro::cancellation_state follows the request's cancellation.
+    auto done = req.bind_cancellation([log](std::exception_ptr e) {
       if (e) log.warn("dispatch coroutine threw: {}", exception_text(e));
     });
+    asio::co_spawn(ex, d(std::move(req)), std::move(done));
   }
 }
 
@@ -133,7 +135,9 @@ class server_connection final
 
   bool answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) override {
     // The reader runs after_event() once its dispatch calls return.
-    return ex_running_here() && session_.answer_inline(s, msg, blob);
+    if (!ex_running_here()) return false;
+    handler_link::detach(s);
+    return session_.answer_inline(s, msg, blob);
   }
 
   // Called by server_request from any thread.
@@ -170,6 +174,7 @@ class server_connection final
   bool ex_running_here() const noexcept { return this->running_here() && in_dispatch_; }
 
   void deliver(request_slot& slot) {
+    handler_link::detach(slot);
     session_.answer(slot);
     this->after_event();
   }
@@ -207,6 +212,12 @@ class server_connection final
   void drop_stored_handlers() noexcept {
     context_shut_down_.store(true, std::memory_order_relaxed);
     session_.context_gone();
+  }
+
+  /// Tells the handlers of the requests cancelled by the last event (a cancel frame, a
+  /// deadline passed, the connection died): their coroutines' cancellation slots are emitted.
+  void drain_completions() {
+    while (auto* s = session_.next_cancelled()) handler_link::emit(*s);
   }
 
   bool has_ready_work() const noexcept { return session_.has_request(); }
