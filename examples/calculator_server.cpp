@@ -2,7 +2,8 @@
 //
 //   calculator_server [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 //
-// Serves CalService (inc, add, div) and EchoService (repeat, io_error) with one api::router.
+// Serves CalService (inc, add, div) and EchoService (repeat, io_error) with one api::router,
+// and the reflection service rpc_reflection (`occams list ADDR` prints the listing).
 // ADDR is "host:port", "[v6]:port", "/path" or "unix:/path" (default 127.0.0.1:0, a free
 // port). With --tls-cert and --tls-key it serves over TLS (docs/tls.md); --tls-client-ca also
 // requires every client to present a certificate that CA signed (mutual TLS). Prints exactly
@@ -44,9 +45,10 @@ template <class Transport>
 void serve(const address& where, Transport transport) {
   asio::io_context io(1);
   auto log = logger::to_stderr(log_level::warn);
-  // One router serves both services; it routes "CalService.add" to calculator::add.
+  // One router serves both services; it routes "CalService.add" to calculator::add. With
+  // reflection, `occams list ADDR` shows their methods and signatures.
   api::router routes(log);
-  routes.add<CalService>(calculator{}).add<EchoService>(echo{});
+  routes.add<CalService>(calculator{}).add<EchoService>(echo{}).enable_reflection();
   basic_server<api::router, Transport> srv(io.get_executor(), std::move(routes), server_config{}, log,
                                            std::move(transport));
   address local = srv.listen(where);

@@ -29,9 +29,11 @@
 
 #include <occams_rpc/api/error_codec.hpp>
 #include <occams_rpc/api/method.hpp>
+#include <occams_rpc/api/reflection.hpp>
 #include <occams_rpc/api/result.hpp>
 #include <occams_rpc/api/router.hpp>
 #include <occams_rpc/api/service.hpp>
 #include <occams_rpc/api/stub.hpp>
+#include <occams_rpc/api/type_name.hpp>
 
 #include <occams_rpc/runtime/context_pool.hpp>

@@ -7,11 +7,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target calculator_server calculator_client occams_bench raw_bench
+cmake --build --preset release -j "$(nproc)" --target calculator_server calculator_client occams occams_bench raw_bench
 echo
 echo "== what it does: calculator_client calls calculator_server (typed services, one connection)"
 bash examples/run_pair.sh build/release/examples/calculator_server build/release/examples/calculator_client \
   --calls 100000 --workers 64
+echo
+echo "== by hand: the occams tool calls calculator_server (docs/cli.md)"
+bash examples/occams_demo.sh build/release/tools/occams build/release/examples/calculator_server
 echo
 echo "== how fast: benchmarks/run.sh --quick (1 s per run; see benchmarks/README.md for the full run)"
 BUILD_JOBS="$(nproc)" bash benchmarks/run.sh --quick

@@ -7,6 +7,7 @@ add_test(NAME "package: a consumer project builds against the installed package"
     -DWORK_DIR=${CMAKE_BINARY_DIR}/package_consumer_test
     -DCXX_COMPILER=${CMAKE_CXX_COMPILER}
     -DGENERATOR=${CMAKE_GENERATOR}
+    -DEXPECT_OCCAMS_TOOL=$<TARGET_EXISTS:occams>
     -P ${CMAKE_CURRENT_SOURCE_DIR}/package_consumer/run.cmake)
 set_tests_properties("package: a consumer project builds against the installed package"
   PROPERTIES TIMEOUT 300 LABELS package)

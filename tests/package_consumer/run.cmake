@@ -14,4 +14,8 @@ run(${WORK_DIR}/build/consumer)
 if(EXISTS ${WORK_DIR}/build/consumer_tls)
   run(${WORK_DIR}/build/consumer_tls)
 endif()
+# The occams tool is installed with the package when it is built (tools/CMakeLists.txt).
+if(EXPECT_OCCAMS_TOOL)
+  run(${WORK_DIR}/prefix/bin/occams --help)
+endif()
 message(STATUS "consumer built and ran")

@@ -20,11 +20,14 @@
 // Errors answered by the router itself: rpc_decode (a numeric, empty, dot-less or non-UTF-8
 // action, or arguments that do not decode), rpc_service_notfound, rpc_method_notfound,
 // rpc_internal_err (an exception escaped the implementation; only that call fails).
+// enable_reflection() also serves `rpc_reflection.list`, the listing of every service's methods
+// and signatures (api/reflection.hpp).
 #pragma once
 
 #include <occams_rpc/api/codec.hpp>
 #include <occams_rpc/api/error_codec.hpp>
 #include <occams_rpc/api/method.hpp>
+#include <occams_rpc/api/reflection.hpp>
 #include <occams_rpc/api/result.hpp>
 #include <occams_rpc/codec/msgpack_codec.hpp>
 #include <occams_rpc/core/error.hpp>
@@ -47,6 +50,7 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace occams_rpc::api {
 
@@ -139,12 +143,26 @@ class basic_router {
   template <class Service, class Impl>
   basic_router& add(std::shared_ptr<Impl> impl) {
     if (!impl) throw std::invalid_argument("occams_rpc: router::add needs an implementation object");
-    auto [it, fresh] = services_.try_emplace(std::string(Service::service_name));
-    if (!fresh) throw std::invalid_argument("occams_rpc: service " + std::string(Service::service_name) + " added twice");
-    it->second.impl = impl;
-    add_methods<Impl>(it->second, impl.get(), typename Service::methods{});
+    if (Service::service_name.starts_with(reserved_service_prefix))
+      throw std::invalid_argument("occams_rpc: service names starting with \"rpc_\" are the framework's");
+    auto& entry = add_service<Service>();
+    entry.impl = impl;
+    add_methods<Impl>(entry, impl.get(), typename Service::methods{});
     return *this;
   }
+
+  /// Also serves `rpc_reflection.list` (api/reflection.hpp): the services of this router, the
+  /// ones added later included. Returns *this.
+  basic_router& enable_reflection() {
+    using M = rpc_reflection::list;
+    if constexpr (detail::check_codec<Codec, M>()) {  // else a static_assert said why
+      add_service<rpc_reflection>().methods[std::string(M::method_name)] = method_entry{&answer_listing, nullptr};
+    }
+    return *this;
+  }
+
+  /// What this router serves (what rpc_reflection.list answers), in the order added.
+  const std::vector<service_info>& services() const noexcept { return listing_; }
 
   /// The dispatch: routes one request.
   void operator()(server_request req) const {
@@ -172,6 +190,20 @@ class basic_router {
     std::shared_ptr<void> impl;
     detail::string_map<method_entry> methods;
   };
+
+  template <class Service>
+  service_entry& add_service() {
+    auto [it, fresh] = services_.try_emplace(std::string(Service::service_name));
+    if (!fresh) throw std::invalid_argument("occams_rpc: service " + std::string(Service::service_name) + " added twice");
+    listing_.push_back(describe_service<Service>());
+    return it->second;
+  }
+
+  static void answer_listing(const basic_router& self, void*, server_request&& req) {
+    std::tuple<> none;
+    if (self.codec_.decode_args(req.msg(), none)) return req.respond_error(errc::decode);
+    self.respond_value(req, self.listing_);
+  }
 
   template <class Impl, class... M>
   void add_methods(service_entry& s, Impl* impl, method_list<M...>) {
@@ -307,6 +339,7 @@ class basic_router {
   logger log_;
   Codec codec_;
   detail::string_map<service_entry> services_;
+  std::vector<service_info> listing_;
 };
 
 using router = basic_router<>;
