@@ -12,6 +12,8 @@
 
 namespace occams_rpc {
 
+class call_observer;  // metrics/call_observer.hpp
+
 // No std::chrono names or literals at namespace scope here: a user's `using namespace
 // occams_rpc` would take them along.
 
@@ -37,6 +39,9 @@ struct client_config {
   std::size_t max_retained_buffers = 8u << 20;  ///< read buffer kept after a large response;
                                                ///< a larger one is freed once it is empty
   std::uint64_t client_id = 0;          ///< informational, sent in every request header
+  /// Told of each call's start and end (metrics/call_observer.hpp); null (the default): nothing
+  /// is measured or told. Not owned: it must outlive every stream made with this config.
+  call_observer* observer = nullptr;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;
@@ -75,6 +80,9 @@ struct server_config {
   /// How often each connection checks its timeouts (idle, read, write, budget wait, close
   /// wait): every timeout fires at the first tick past it.
   std::chrono::milliseconds timer_tick = std::chrono::seconds{1};
+  /// Told of each call's start and end (metrics/call_observer.hpp), on every connection;
+  /// null (the default): nothing is measured or told. Not owned: it must outlive the server.
+  call_observer* observer = nullptr;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;
