@@ -12,6 +12,8 @@
 
 namespace occams_rpc {
 
+class call_observer;  // metrics/call_observer.hpp
+
 // No std::chrono names or literals at namespace scope here: a user's `using namespace
 // occams_rpc` would take them along.
 
@@ -42,6 +44,9 @@ struct client_config {
   /// v1's. On: a server that does not know them answers the hello with an error and the
   /// connection stays plain v1.
   bool extensions = false;
+  /// Told of each call's start and end (metrics/call_observer.hpp); null (the default): nothing
+  /// is measured or told. Not owned: it must outlive every stream made with this config.
+  call_observer* observer = nullptr;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;
@@ -84,6 +89,9 @@ struct server_config {
   /// A client that never offers them sees plain v1 either way. Off: the hello goes to the
   /// dispatch like any request, as on a v1 server.
   bool extensions = true;
+  /// Told of each call's start and end (metrics/call_observer.hpp), on every connection;
+  /// null (the default): nothing is measured or told. Not owned: it must outlive the server.
+  call_observer* observer = nullptr;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;

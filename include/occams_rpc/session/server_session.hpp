@@ -77,6 +77,7 @@ struct request_slot {
   std::size_t retained = 0;  // bytes of large buffers counted against max_retained_buffers
   std::size_t reserved = 0;  // bytes of the server's memory budget held until the answer
   bool in_use = false;       // handed out, not yet given back
+  clock::time_point started{};  // when it was dispatched: set by the shell for a call_observer
 };
 
 /// The encoder of an answer's msg, type-erased: writes into `out`, or fails.

@@ -10,6 +10,7 @@
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/proto/frame_writer.hpp>
 #include <occams_rpc/session/client_session.hpp>
+#include <occams_rpc/stream/detail/call_observation.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/detail/call_deadline.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
@@ -73,7 +74,8 @@ class client_connection final
   client_connection(socket_type socket, Transport transport, const client_config& cfg, logger log)
       : shell(std::move(socket), std::move(transport), cfg, log),
         log_(std::move(log)),
-        calls_(new call_slot[session_.slot_count()]) {}
+        calls_(new call_slot[session_.slot_count()]),
+        observer_(cfg.observer) {}
 
   void start() { this->start_loops(this->shared_from_this()); }
 
@@ -143,6 +145,7 @@ class client_connection final
   struct call_slot {
     call_handler handler;
     asio::cancellation_slot slot;
+    client_observation observed;  // set only while an observer is
   };
 
   /// A call waiting for a window slot: heap-allocated, only when the window is full.
@@ -150,6 +153,7 @@ class client_connection final
     call_handler handler;
     asio::cancellation_slot slot;
     bool cancelled = false;  // cancelled after the session handed it back, before adopt()
+    client_observation observed;
   };
 
   template <class Adapter, class Handler>
@@ -165,8 +169,11 @@ class client_connection final
     auto deadline = call_deadline(handler);
     auto now = deadline != no_deadline || session_.needs_time() ? std::chrono::steady_clock::now()
                                                                  : std::chrono::steady_clock::time_point{};
+    client_observation observed;
+    if (observer_) observed.start(act, msg, blob);
     if (session::client_call* c = session_.start_call(act, msg, blob, into, std::move(own), now, deadline)) {
       call_slot& s = calls_[session_.index_of(c->seq)];
+      if (observer_) observe_start(s, observed, c->seq);
       auto slot = asio::get_associated_cancellation_slot(handler);
       s.handler.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
       watch_cancellation(s, std::move(slot), c->seq);
@@ -182,6 +189,7 @@ class client_connection final
     w->response = std::move(own);
     w->into = into;
     w->deadline = deadline;
+    w->observed = observed;
     w->slot = asio::get_associated_cancellation_slot(handler);
     w->handler.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
     if (w->slot.is_connected()) w->slot.template emplace<waiter_cancel>(this, w.get());
@@ -221,6 +229,11 @@ class client_connection final
     }
   };
 
+  void observe_start(call_slot& s, const client_observation& observed, std::uint64_t seq) noexcept {
+    s.observed = observed;
+    observer_->on_call_start(observed.info(seq));
+  }
+
   void watch_cancellation(call_slot& s, asio::cancellation_slot slot, std::uint64_t seq) {
     s.slot = std::move(slot);
     if (s.slot.is_connected()) s.slot.template emplace<call_cancel>(this, seq);
@@ -246,6 +259,7 @@ class client_connection final
       // handler and a by-value response are moved out first.
       call_handler h = std::move(s.handler);
       std::error_code ec = c->result;
+      if (observer_ && !c->is_ping) s.observed.end(*observer_, c->seq, ec, c->into);
       if (c->is_ping) {
         session_.release(*c);
         h.dispatch_here(ec, nullptr);
@@ -308,6 +322,7 @@ class client_connection final
     }
     call_slot& s = calls_[session_.index_of(w->seq)];
     s.handler = std::move(w->handler);
+    if (observer_) observe_start(s, w->observed, w->seq);
     if (w->cancelled) {  // its completion is taken by the drain_completions running this
       if (w->slot.is_connected()) w->slot.clear();
       session_.cancel(w->seq);
@@ -319,6 +334,7 @@ class client_connection final
   logger log_;
   std::unique_ptr<call_slot[]> calls_;
   std::vector<std::unique_ptr<void_handler>> close_waiters_;
+  call_observer* observer_;  // client_config::observer (it outlives the stream)
 };
 
 }  // namespace occams_rpc::detail

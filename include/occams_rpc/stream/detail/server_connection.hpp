@@ -15,6 +15,7 @@
 #include <occams_rpc/core/logger.hpp>
 #include <occams_rpc/session/memory_budget.hpp>
 #include <occams_rpc/session/server_session.hpp>
+#include <occams_rpc/stream/detail/call_observation.hpp>
 #include <occams_rpc/stream/detail/exception_text.hpp>
 #include <occams_rpc/stream/detail/io_shell.hpp>
 #include <occams_rpc/stream/server_request.hpp>
@@ -104,7 +105,8 @@ class server_connection final
         shell(std::move(socket), std::move(transport), cfg, log, std::move(peer), *budget_, clock::now()),
         dispatch_(std::move(dispatch)),
         log_(std::move(log)),
-        on_closed_(std::move(on_closed)) {
+        on_closed_(std::move(on_closed)),
+        observer_(cfg.observer) {
     session_.set_budget_listener(&budget_granted, this);
   }
 
@@ -137,6 +139,7 @@ class server_connection final
     // The reader runs after_event() once its dispatch calls return.
     if (!ex_running_here()) return false;
     handler_link::detach(s);
+    if (observer_) return observed_answer_inline(s, msg, blob);
     return session_.answer_inline(s, msg, blob);
   }
 
@@ -175,6 +178,7 @@ class server_connection final
 
   void deliver(request_slot& slot) {
     handler_link::detach(slot);
+    if (observer_) observe_end(slot, observed_outcome(slot), observed_answer_bytes(slot));
     session_.answer(slot);
     this->after_event();
   }
@@ -197,10 +201,45 @@ class server_connection final
 
   void dispatch_ready(clock::time_point now) {
     while (auto* s = session_.next_request(now)) {
+      if (observer_) {
+        s->started = now;
+        observer_->on_call_start(observed_request(*s));
+      }
       in_dispatch_ = true;
       invoke_dispatch(*dispatch_, server_request(this, s), ex_, log_);
       in_dispatch_ = false;
     }
+  }
+
+  // --- the call observer (server_config::observer), only when one is set ---
+
+  void observe_end(const request_slot& s, std::error_code outcome, std::size_t response_bytes) noexcept {
+    call_info c = observed_request(s);
+    c.duration = clock::now() - s.started;
+    c.outcome = outcome;
+    c.response_bytes = response_bytes;
+    observer_->on_call_end(c);
+  }
+
+  /// answer_inline, measuring the frame it adds to the batch and the encoder's outcome.
+  bool observed_answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) {
+    struct measured {
+      msg_writer inner;
+      std::error_code ec;
+    } m{msg, {}};
+    auto write = [](void* p, byte_buffer& out) {
+      auto& mm = *static_cast<measured*>(p);
+      return mm.ec = mm.inner.write(mm.inner.ctx, out);
+    };
+    call_info c = observed_request(s);  // before the slot goes back
+    auto started = s.started;
+    std::size_t before = session_.pending_bytes();
+    if (!session_.answer_inline(s, msg_writer{&m, write}, blob)) return false;
+    c.duration = clock::now() - started;
+    c.outcome = m.ec ? make_error_code(errc::encode) : std::error_code{};
+    c.response_bytes = session_.pending_bytes() - before;
+    observer_->on_call_end(c);
+    return true;
   }
 
   // --- the shell's hooks ---
@@ -236,6 +275,7 @@ class server_connection final
   std::function<void(server_connection*)> on_closed_;
   bool in_dispatch_ = false;
   std::atomic<bool> context_shut_down_{false};  // read by answers from other threads
+  call_observer* observer_;  // server_config::observer (it outlives the server)
 };
 
 }  // namespace occams_rpc::detail
