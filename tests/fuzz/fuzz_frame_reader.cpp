@@ -117,9 +117,7 @@ void run(const unsigned char* data, std::size_t size, std::size_t max_frame, std
   constexpr bool request = std::is_same_v<Frame, request_frame>;
   const ref_result expected = reference_parse(data, size, max_frame, request);
 
-  // Bodies from 8 bytes up go direct for some seeds (read straight into part buffers), the
-  // default (64 KiB, beyond these limits but one) for the others.
-  frame_reader<Frame> reader(max_frame, 16 + seed % 64, seed % 2 ? 8 + seed % 128 : 0);
+  frame_reader<Frame> reader(max_frame, 16 + seed % 64);
   std::size_t fed = 0, consumed = 0, frames = 0, largest_chunk = 0;
   std::error_code failed;
   auto rng = seed * 2654435761u + 1;
@@ -163,15 +161,11 @@ void run(const unsigned char* data, std::size_t size, std::size_t max_frame, std
     largest_chunk = std::max(largest_chunk, chunk);
     if ((rng >> 20) % 2) {
       reader.feed({reinterpret_cast<const char*>(data) + fed, chunk});
-    } else {  // the socket path: read into prepare(), then commit (direct mode: maybe less room)
-      for (std::size_t done = 0; done < chunk;) {
-        auto room = reader.prepare(chunk - done);
-        FUZZ_CHECK(!room.empty());
-        std::size_t n = std::min(room.size(), chunk - done);
-        std::memcpy(room.data(), data + fed + done, n);
-        reader.commit(n);
-        done += n;
-      }
+    } else {  // the socket path: read into prepare(), then commit
+      auto room = reader.prepare(chunk);
+      FUZZ_CHECK(room.size() >= chunk);
+      std::memcpy(room.data(), data + fed, chunk);
+      reader.commit(chunk);
     }
     fed += chunk;
     drain();

@@ -126,8 +126,8 @@ std::size_t frame_size(const resp& e) {
 
 // Feeds `bytes` one byte at a time; every frame must come out, and nothing stay buffered.
 template <class Reader, class Frame>
-void check_one_byte_at_a_time(const std::string& bytes, const std::vector<Frame>& expected, std::size_t direct_min = 0) {
-  Reader r(1 << 20, 64, direct_min);
+void check_one_byte_at_a_time(const std::string& bytes, const std::vector<Frame>& expected) {
+  Reader r(1 << 20, 64);
   std::vector<Frame> got;
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     r.feed(as_span(std::string_view(bytes).substr(i, 1)));
@@ -140,14 +140,13 @@ void check_one_byte_at_a_time(const std::string& bytes, const std::vector<Frame>
 // Splits each frame of `bytes` in two at every offset, each time into a fresh reader; the frame
 // must come out whole, once its last byte is in.
 template <class Reader, class Frame>
-void check_each_frame_split_everywhere(const std::string& bytes, const std::vector<Frame>& expected,
-                                       std::size_t direct_min = 0) {
+void check_each_frame_split_everywhere(const std::string& bytes, const std::vector<Frame>& expected) {
   std::size_t begin = 0;
   for (std::size_t i = 0; i < expected.size(); ++i) {
     std::string_view frame = std::string_view(bytes).substr(begin, frame_size(expected[i]));
     for (std::size_t cut = 0; cut <= frame.size(); ++cut) {
       INFO("frame " << i << " cut at " << cut);
-      Reader r(1 << 20, 16, direct_min);
+      Reader r(1 << 20, 16);
       std::vector<Frame> got;
       r.feed(as_span(frame.substr(0, cut)));
       drain(r, got);
@@ -290,8 +289,7 @@ TEST_CASE("prepare grows the buffer geometrically, reading straight into it, up 
   while (sent < body.size()) {
     auto room = r.prepare(1);
     REQUIRE(room.size() >= 1);
-    // (+256: the read buffer, which keeps its size while the body goes to buffers of its own)
-    CHECK(r.capacity() <= std::max<std::size_t>(2 * (header.size() + sent), 512) + 256);
+    CHECK(r.capacity() <= std::max<std::size_t>(2 * (header.size() + sent), 512));
     std::size_t n = std::min(room.size(), body.size() - sent);
     std::memcpy(room.data(), body.data() + sent, n);
     r.commit(n);
@@ -611,117 +609,4 @@ TEST_CASE("a header claiming a huge body reserves memory only as its bytes arriv
   r.feed(as_span(rest));
   REQUIRE(r.next(f, ec) == read_status::frame);
   CHECK(f.blob.size() == claimed);
-}
-
-// --- direct mode: large bodies read straight into buffers the caller adopts ---
-
-TEST_CASE("frames whose bodies go direct decode the same, fed a byte at a time or split anywhere", "[proto]") {
-  // A direct threshold of 2 bytes sends every body but the smallest through the part buffers.
-  std::vector<req> reqs;
-  auto rbytes = request_stream(reqs);
-  check_one_byte_at_a_time<request_reader>(rbytes, reqs, 2);
-  check_each_frame_split_everywhere<request_reader>(rbytes, reqs, 2);
-  std::vector<resp> resps;
-  auto pbytes = response_stream(resps);
-  check_one_byte_at_a_time<response_reader>(pbytes, resps, 2);
-  check_each_frame_split_everywhere<response_reader>(pbytes, resps, 2);
-}
-
-TEST_CASE("a large response body is read straight into the buffer the caller adopts, then that buffer is reused",
-          "[proto]") {
-  const std::string blob(256 * 1024, 'q');
-  frame_writer w;
-  w.add_response(1, as_span("m"), as_span(blob));
-  w.add_response(2, as_span("m"), as_span(blob));
-  const std::string bytes = wire(w);
-  const std::size_t frame = bytes.size() / 2;
-  response_reader r(64u << 20, 8192);
-  response_frame f;
-  std::error_code ec;
-  // The first 4 KiB arrive with the header (copied once into the parts); the rest is read in place.
-  r.feed(as_span(std::string_view(bytes).substr(0, 4096)));
-  REQUIRE(r.next(f, ec) == read_status::need_more);
-  std::size_t sent = 4096;
-  byte_buffer& part = r.part(response_reader::blob_part);
-  while (sent < frame) {
-    auto room = r.prepare(4096);
-    REQUIRE(!room.empty());
-    CHECK(room.size() <= frame - sent);  // never past the frame's end
-    CHECK(room.data() == part.data() + part.size());  // straight into the blob's own buffer
-    std::memcpy(room.data(), bytes.data() + sent, room.size());
-    r.commit(room.size());
-    sent += room.size();
-  }
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK(r.from_parts());
-  CHECK(as_view(f.msg) == "m");
-  CHECK(f.blob.data() == r.part(response_reader::blob_part).data());
-  CHECK(as_view(f.blob) == blob);
-
-  // The caller adopts the blob's buffer: no copy, the bytes are now its own.
-  byte_buffer mine(300 * 1024);
-  const char* mine_memory = mine.data();
-  const char* read_into = f.blob.data();
-  std::swap(mine, r.part(response_reader::blob_part));
-  CHECK(mine.data() == read_into);
-  CHECK(mine.view() == blob);
-
-  // The next read asks for one header only, so that the next body starts in its own buffer;
-  // that body then lands in the caller's old buffer, with room for all of it at once.
-  auto head = r.prepare(4096);
-  CHECK(head.size() == response_header_size);
-  std::memcpy(head.data(), bytes.data() + frame, head.size());
-  r.commit(head.size());
-  REQUIRE(r.next(f, ec) == read_status::need_more);
-  REQUIRE(r.next(f, ec) == read_status::need_more);  // asking again changes nothing
-  auto msg_room = r.prepare(1);
-  REQUIRE(msg_room.size() == 1);  // the msg part: exactly its one byte
-  msg_room[0] = 'm';
-  r.commit(1);
-  auto room = r.prepare(1);
-  CHECK(room.data() == mine_memory);
-  CHECK(room.size() == blob.size());
-  std::memcpy(room.data(), bytes.data() + frame + response_header_size + 1, room.size());
-  r.commit(room.size());
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK(f.header.seq == 2);
-  CHECK(f.blob.data() == mine_memory);
-  CHECK(as_view(f.blob) == blob);
-  CHECK(r.buffered() == 0);
-}
-
-TEST_CASE("a large request's action, msg and blob each get their own buffer in direct mode", "[proto]") {
-  const std::string msg(70'000, 'm'), blob(90'000, 'b');
-  frame_writer w;
-  w.add_request(5, "Svc.method", as_span(msg), as_span(blob));
-  w.add_request(6, 1u, as_span("small"));
-  const std::string bytes = wire(w);
-  request_reader r(64u << 20, 8192);
-  // In reads of at most 10000 bytes, the way a socket might deliver them.
-  request_frame f;
-  std::error_code ec;
-  std::vector<req> got;
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    auto room = r.prepare(10'000);
-    std::size_t n = std::min({room.size(), bytes.size() - sent, std::size_t{10'000}});
-    std::memcpy(room.data(), bytes.data() + sent, n);
-    r.commit(n);
-    sent += n;
-    for (;;) {
-      auto st = r.next(f, ec);
-      REQUIRE(st != read_status::error);
-      if (st == read_status::need_more) break;
-      if (f.header.seq == 5) {
-        CHECK(r.from_parts());
-        CHECK(f.msg.data() == r.part(request_reader::msg_part).data());
-        CHECK(f.blob.data() == r.part(request_reader::blob_part).data());
-      }
-      got.push_back(copy(f));
-    }
-  }
-  REQUIRE(got.size() == 2);
-  CHECK(got[0] == req{5, string_action_bit | 10, "Svc.method", msg, blob, false});
-  CHECK(got[1] == req{6, 1, "", "small", "", false});
-  CHECK(r.buffered() == 0);
 }

@@ -487,35 +487,3 @@ TEST_CASE("a response for a seq nobody waits for is dropped and nothing else cha
   h.respond(a, "A");
   CHECK(h.drain().size() == 1);
 }
-
-TEST_CASE("a large response is read straight into the buffers the call completes with, without a copy",
-          "[session]") {
-  harness h;
-  call_response into;
-  client_call* c = h.s.start_call(1u, bytes_of("m"), {}, &into, call_response{});
-  REQUIRE(c != nullptr);
-  auto seq = c->seq;
-  h.write();
-  const std::string blob(256 * 1024, 'L');
-  proto::frame_writer w;
-  w.add_response(seq, bytes_of("M"), bytes_of(blob));
-  const std::string bytes = test::wire(w);
-  // Reads of at most 16 KiB; remember where the last one landed.
-  const char* last_read = nullptr;
-  for (std::size_t off = 0; off < bytes.size();) {
-    auto room = h.s.read_buffer();
-    std::size_t n = std::min({std::size_t{16 * 1024}, room.size(), bytes.size() - off});
-    std::copy_n(bytes.data() + off, n, room.data());
-    last_read = room.data();
-    h.s.on_read(n, h.now);
-    off += n;
-  }
-  auto done = h.drain();
-  REQUIRE(done.size() == 1);
-  CHECK_FALSE(done[0].ec);
-  CHECK(into.msg.view() == "M");
-  CHECK(into.blob.view() == blob);
-  // The blob's last bytes were read into the memory the caller now owns.
-  CHECK(last_read >= into.blob.data());
-  CHECK(last_read < into.blob.data() + into.blob.size());
-}

@@ -779,33 +779,3 @@ TEST_CASE("abort gives back the slots of large answers queued and not written", 
   CHECK(h.s.in_flight() == 0);
   CHECK(h.s.finished());
 }
-
-TEST_CASE("a large request is read straight into the buffers of the slot that carries it, without a copy",
-          "[session]") {
-  auto cfg = small_config();
-  cfg.max_frame_size = 1u << 20;
-  harness h(cfg, 4u << 20);
-  const std::string blob(256 * 1024, 'B');
-  auto frame = request(1, "m", blob);
-  const char* last_read = nullptr;
-  for (std::string_view rest = frame; !rest.empty();) {
-    REQUIRE(h.s.wants_read());
-    auto room = h.s.read_buffer();
-    std::size_t n = std::min({room.size(), rest.size(), std::size_t{16 * 1024}});
-    std::memcpy(room.data(), rest.data(), n);
-    last_read = room.data();
-    h.s.on_read(n, t0);
-    rest.remove_prefix(n);
-    while (auto* r = h.s.next_request(t0)) h.popped.push_back(r);
-  }
-  REQUIRE(h.popped.size() == 1);
-  request_slot& s = *h.popped[0];
-  CHECK(s.action.view() == "S.m");
-  CHECK(s.msg.view() == "m");
-  CHECK(s.blob.view() == blob);
-  // The blob's last bytes were read into the slot's own buffer.
-  CHECK(last_read >= s.blob.data());
-  CHECK(last_read < s.blob.data() + s.blob.size());
-  h.answer_ok(s, "ok");
-  CHECK(h.budget.used() == 0);
-}

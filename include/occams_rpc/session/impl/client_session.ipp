@@ -287,13 +287,8 @@ void client_session::on_response(const proto::response_frame& f) {
   r.blob.clear();
   switch (f.header.flag) {
     case proto::response_flag::ok:
-      if (reader_.from_parts()) {  // read straight into the reader's part buffers: adopt them
-        std::swap(r.msg, reader_.part(proto::response_reader::msg_part));
-        std::swap(r.blob, reader_.part(proto::response_reader::blob_part));
-      } else {
-        r.msg.append(f.msg);
-        r.blob.append(f.blob);
-      }
+      r.msg.append(f.msg);
+      r.blob.append(f.blob);
       break;
     case proto::response_flag::error_code:
       // An errno-like code, 1..2^31-1. Zero or a larger one cannot be reported faithfully as

@@ -92,18 +92,12 @@ inline request_slot* server_session::take_request(const proto::request_frame& f)
   try {
     s = acquire();
     s->header = f.header;
-    if (reader_.from_parts()) {  // a large body read straight into the reader's part buffers: adopt them
-      std::swap(s->action, reader_.part(proto::request_reader::action_part));
-      std::swap(s->msg, reader_.part(proto::request_reader::msg_part));
-      std::swap(s->blob, reader_.part(proto::request_reader::blob_part));
-    } else {
-      s->action.clear();
-      s->action.append(f.action);
-      s->msg.clear();
-      s->msg.append(f.msg);
-      s->blob.clear();
-      s->blob.append(f.blob);
-    }
+    s->action.clear();
+    s->action.append(f.action);
+    s->msg.clear();
+    s->msg.append(f.msg);
+    s->blob.clear();
+    s->blob.append(f.blob);
   } catch (...) {  // std::bad_alloc: the reservation and the slot go back before the shell fails
     if (s) release(s);
     if (reserved) budget_.give_back(reserved);
