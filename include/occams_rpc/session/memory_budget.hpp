@@ -24,7 +24,7 @@ namespace occams_rpc::session {
 class memory_budget {
  public:
   /// A connection waiting for `want` bytes; leaves the queue (or gives its grant back) when
-  /// destroyed. `want`, `on_granted` and `ctx` are set before wait() and left alone while
+  /// destroyed. `want`, `on_granted` and `ctx` are set before take_or_wait() and left alone while
   /// queued; `granted` is written under the budget's lock and read by the waiter's owner
   /// after the callback told it (or under cancel()).
   struct waiter : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
@@ -34,7 +34,7 @@ class memory_budget {
     /// thread, under the budget's lock): it must not call back into the budget.
     void (*on_granted)(void* ctx) = nullptr;
     void* ctx = nullptr;
-    memory_budget* owner = nullptr;  // set by wait()
+    memory_budget* owner = nullptr;  // set by take_or_wait()
 
     waiter() = default;
     waiter(const waiter&) = delete;
@@ -49,13 +49,10 @@ class memory_budget {
   memory_budget(const memory_budget&) = delete;
   memory_budget& operator=(const memory_budget&) = delete;
 
-  /// Takes `n` bytes if they fit and nobody waits before; else false (then wait()).
+  /// Takes `n` bytes if they fit and nobody waits before; else false.
   bool try_take(std::size_t n) noexcept {
     std::lock_guard lock(mutex_);
-    std::size_t used = used_.load(std::memory_order_relaxed);
-    if (limit_ != 0 && (!waiters_.empty() || used + n > limit_)) return false;
-    used_.store(used + n, std::memory_order_relaxed);
-    return true;
+    return take_locked(n);
   }
   /// Takes `n` bytes that have already arrived (a frame that came whole in one read), even
   /// past the limit: later reservations wait until it is given back.
@@ -63,12 +60,17 @@ class memory_budget {
     std::lock_guard lock(mutex_);
     used_.store(used_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  /// Queues `w` for w.want bytes; its callback runs once they are granted.
-  void wait(waiter& w) noexcept {
+  /// Takes w.want bytes if they fit and nobody waits before (true: w is not queued and its
+  /// callback will not run); else queues `w` (false: its callback runs once they are granted).
+  /// One step under one lock: a give_back between a failed try_take and a later queueing
+  /// would find nobody to grant, and the waiter would wait for bytes already free.
+  bool take_or_wait(waiter& w) noexcept {
     std::lock_guard lock(mutex_);
     w.granted = false;
+    if (take_locked(w.want)) return true;
     w.owner = this;
     waiters_.push_back(w);
+    return false;
   }
   /// Returns bytes, granting the waiters at the front that now fit.
   void give_back(std::size_t n) noexcept {
@@ -94,6 +96,12 @@ class memory_budget {
   }
 
  private:
+  bool take_locked(std::size_t n) noexcept {
+    std::size_t used = used_.load(std::memory_order_relaxed);
+    if (limit_ != 0 && (!waiters_.empty() || used + n > limit_)) return false;
+    used_.store(used + n, std::memory_order_relaxed);
+    return true;
+  }
   void give_back_locked(std::size_t n) noexcept {
     std::size_t used = used_.load(std::memory_order_relaxed) - n;
     while (!waiters_.empty() && (limit_ == 0 || used + waiters_.front().want <= limit_)) {

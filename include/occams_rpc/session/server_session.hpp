@@ -215,8 +215,7 @@ class server_session {
   void release(request_slot* s) noexcept;
   void retain_or_free(request_slot& s) noexcept;
   void release_reader_memory() noexcept;
-  bool reserve_for_pending_frame() noexcept;
-  void wait_for_budget(clock::time_point now);
+  void reserve_for_pending_frame(clock::time_point now);
   void give_back_reservation() noexcept;
   void stop_waiting_for_budget() noexcept;
   void maybe_close() noexcept;

@@ -26,9 +26,9 @@ TEST_CASE("the memory budget grants what fits and queues the rest in FIFO order"
   c.want = 10;
   c.on_granted = count_grant;
   c.ctx = &grants_c;
-  b.wait(a);
+  CHECK_FALSE(b.take_or_wait(a));  // queued
   CHECK_FALSE(b.try_take(10));  // fits, but a waits first: no overtaking
-  b.wait(c);
+  CHECK_FALSE(b.take_or_wait(c));  // queued
   CHECK(b.waiting() == 2);
   b.give_back(20);  // 40 in use: a (50) fits, then c (10) fits too
   CHECK(a.granted);
@@ -45,8 +45,8 @@ TEST_CASE("a waiter that leaves gives back what it was granted, and a queued one
   memory_budget::waiter first, second;
   first.want = 80;
   second.want = 30;
-  b.wait(first);
-  b.wait(second);
+  CHECK_FALSE(b.take_or_wait(first));  // queued
+  CHECK_FALSE(b.take_or_wait(second));  // queued
   b.cancel(first);  // leaves the queue: second is now at its front
   b.give_back(70);  // 30 in use: second fits
   CHECK(second.granted);
@@ -62,12 +62,29 @@ TEST_CASE("a waiter destroyed while queued unlinks itself", "[session][budget]")
   {
     memory_budget::waiter w;
     w.want = 5;
-    b.wait(w);
+    CHECK_FALSE(b.take_or_wait(w));  // queued
     CHECK(b.waiting() == 1);
   }
   CHECK(b.waiting() == 0);
   b.give_back(10);
   CHECK(b.used() == 0);
+}
+
+TEST_CASE("take_or_wait takes what fits at once and queues only what does not", "[session][budget]") {
+  memory_budget b(100);
+  memory_budget::waiter w;
+  w.want = 60;
+  CHECK(b.take_or_wait(w));  // fits: taken, not queued, never told
+  CHECK_FALSE(w.granted);
+  CHECK(b.waiting() == 0);
+  CHECK(b.used() == 60);
+  memory_budget::waiter v;
+  v.want = 50;
+  CHECK_FALSE(b.take_or_wait(v));  // does not fit: queued in the same step
+  CHECK(b.waiting() == 1);
+  b.give_back(60);  // the grant reaches the queued waiter: none is lost between the two steps
+  CHECK(v.granted);
+  CHECK(b.used() == 50);
 }
 
 TEST_CASE("a budget of 0 is unlimited but still counts", "[session][budget]") {
@@ -83,7 +100,7 @@ TEST_CASE("a waiter destroyed after its grant gives the grant back", "[session][
   {
     memory_budget::waiter w;
     w.want = 4;
-    b.wait(w);
+    CHECK_FALSE(b.take_or_wait(w));  // queued
     b.give_back(10);
     CHECK(w.granted);
     CHECK(b.used() == 4);
@@ -117,13 +134,12 @@ TEST_CASE("threads sharing one memory budget never hold more than its limit and 
     w.ctx = &box;
     for (int i = 0; i < rounds; ++i) {
       std::size_t want = 300 + static_cast<std::size_t>((t * 37 + i * 11) % 300);
-      if (!b.try_take(want)) {
-        {
-          std::lock_guard lock(box.m);
-          box.done = false;
-        }
-        w.want = want;
-        b.wait(w);
+      {
+        std::lock_guard lock(box.m);
+        box.done = false;  // before queueing: the grant may come from another thread at once
+      }
+      w.want = want;
+      if (!b.take_or_wait(w)) {
         std::unique_lock lock(box.m);
         box.cv.wait(lock, [&] { return box.done; });
         w.granted = false;  // claimed

@@ -75,7 +75,7 @@ OCCAMS_RPC_DECL request_slot* server_session::next_request(clock::time_point now
     return nullptr;
   }
   frame_deadline_.after_read(reader_.buffered() > 0, completed_, now);
-  if (!reserve_for_pending_frame()) wait_for_budget(now);
+  reserve_for_pending_frame(now);
   return nullptr;
 }
 
@@ -261,24 +261,21 @@ inline void server_session::release_reader_memory() noexcept {
 // --- the memory budget ---
 
 /// A frame larger than buffer_size reserves its whole size from the server's budget before
-/// its body is read. False when the budget cannot cover it now: then wait_for_budget().
-inline bool server_session::reserve_for_pending_frame() noexcept {
+/// its body is read. When the budget cannot cover it now, the connection queues for it and
+/// reads nothing until on_budget_granted().
+inline void server_session::reserve_for_pending_frame(clock::time_point now) {
   std::size_t want = reader_.pending_frame_size();
-  if (want <= cfg_.buffer_size || reserved_ != 0 || reader_.buffered() == 0) return true;
-  if (!budget_.try_take(want)) return false;
-  reserved_ = want;
-  return true;
-}
-
-inline void server_session::wait_for_budget(clock::time_point now) {
-  std::size_t want = reader_.pending_frame_size();
+  if (want <= cfg_.buffer_size || reserved_ != 0 || reader_.buffered() == 0) return;
+  budget_wait_.want = want;
+  if (budget_.take_or_wait(budget_wait_)) {
+    reserved_ = want;
+    return;
+  }
   log_.debug("connection from {}: waiting for {} bytes of the request memory budget ({} of {} in use)", peer_, want,
              budget_.used(), budget_.limit());
   frame_deadline_.pause();
   waiting_for_budget_ = true;
   budget_wait_started_ = now;
-  budget_wait_.want = want;
-  budget_.wait(budget_wait_);
 }
 
 OCCAMS_RPC_DECL void server_session::on_budget_granted(clock::time_point now) {
