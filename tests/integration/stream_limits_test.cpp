@@ -115,6 +115,25 @@ TEST_CASE("connecting where nobody listens fails with unreachable", "[stream][tr
   });
 }
 
+TEST_CASE("a refused TCP connect fails with unreachable and its log line names the OS's reason",
+          "[stream][transport]") {
+  asio::io_context io;
+  // A loopback port nobody listens on any more: the kernel refuses at once.
+  asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+  auto where = address::tcp("127.0.0.1", probe.local_endpoint().port());
+  probe.close();
+  std::vector<std::string> lines;
+  logger log(log_level::info, [&](log_level, std::string_view m) { lines.emplace_back(m); });
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, c] = co_await client_stream::async_connect(io.get_executor(), where, {.connect_timeout = 5s}, log, tok);
+    CHECK(ec == make_error_code(errc::unreachable));
+    CHECK(is_retriable(ec));
+  });
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines[0], Catch::Contains(where.to_string()) && Catch::Contains("rpc_unreachable") &&
+                           Catch::Contains("refused", Catch::CaseSensitive::No));
+}
+
 TEST_CASE("abort fails the calls in flight and later calls with closed", "[stream]") {
   asio::io_context io;
   std::vector<server_request> held;

@@ -75,7 +75,8 @@ class basic_client_stream {
   /// (a ping's round trip), so that the first call already carries its deadline.
   ///
   /// Completion signature: void(std::error_code, basic_client_stream); the error is
-  /// errc::unreachable when no connection could be made and started in time, errc::cancelled when
+  /// errc::unreachable when no connection could be made and started in time (the log line, at
+  /// info, names the transport's reason: "connection refused", "timed out"...), errc::cancelled when
   /// cancelled, or the start step's error. Cancellation: terminal, partial and total are
   /// honoured (no connection is left behind). Executor: the handler runs on its associated
   /// executor, else `ex`. Thread safety: may be called from any thread.
@@ -97,18 +98,23 @@ class basic_client_stream {
             using namespace asio::experimental::awaitable_operators;
             socket_type s(ex);
             asio::steady_timer deadline(ex, cfg.connect_timeout);  // for the start step too
-            auto ec = co_await t.connect(ex, to, cfg.connect_timeout, s);
+            // `why` keeps the transport's own reason (the OS's "connection refused"...) for the
+            // log; the caller gets errc::unreachable, which retry logic and the pools act on.
+            std::error_code why = co_await t.connect(ex, to, cfg.connect_timeout, s);
+            std::error_code ec = why && why.category() != rpc_category() ? make_error_code(errc::unreachable) : why;
             if (!ec) {
               auto started = co_await (t.start(s, transport_role::client) ||
                                        deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
-              ec = started.index() == 0 ? std::get<0>(started) : make_error_code(errc::unreachable);
+              why = started.index() == 0 ? std::get<0>(started) : make_error_code(std::errc::timed_out);
+              ec = started.index() == 0 ? why : make_error_code(errc::unreachable);
               if (ec) t.close(s);
             }
             asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
             if (cs.cancelled() != asio::cancellation_type::none)
               co_return std::tuple{make_error_code(errc::cancelled), basic_client_stream()};
             if (ec) {
-              log.info("connect to {} failed: {}", to.to_string(), ec.message());
+              if (ec == why) log.info("connect to {} failed: {}", to.to_string(), ec.message());
+              else log.info("connect to {} failed: {} ({})", to.to_string(), ec.message(), why.message());
               co_return std::tuple{ec, basic_client_stream()};
             }
             basic_client_stream stream(std::move(s), cfg, std::move(log), std::move(t));

@@ -44,7 +44,8 @@ class socket_transport {
   };
   using listener_type = listener;
 
-  /// Resolves and connects within `timeout` (else errc::unreachable).
+  /// Resolves and connects within `timeout`; fails with the OS's error (std::errc::timed_out
+  /// after `timeout`), which the stream layer logs and reports as errc::unreachable.
   OCCAMS_RPC_DECL asio::awaitable<std::error_code> connect(asio::any_io_executor ex, const address& to,
                                                            std::chrono::milliseconds timeout, socket_type& out) const;
   /// Binds and listens (see listener); throws std::system_error on failure.

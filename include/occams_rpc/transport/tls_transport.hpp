@@ -59,8 +59,8 @@ class tls_transport {
   /// A client's transport. Throws std::system_error(errc::invalid_config) as server() does.
   OCCAMS_RPC_DECL static tls_transport client(const tls_client_options& options);
 
-  /// Connects the socket under TLS (as socket_transport::connect: errc::unreachable after
-  /// `timeout`) and sets the name to send as SNI and to verify. errc::invalid_config when
+  /// Connects the socket under TLS (as socket_transport::connect: the OS's error, timed_out
+  /// after `timeout`) and sets the name to send as SNI and to verify. errc::invalid_config when
   /// hostname verification is on and there is no name (a Unix address without server_name),
   /// or when this is a server's transport.
   OCCAMS_RPC_DECL asio::awaitable<std::error_code> connect(asio::any_io_executor ex, const address& to,

@@ -42,7 +42,9 @@ concept transport = std::copy_constructible<T> && requires {
     requires(const T& t, typename T::socket_type& s, typename T::listener_type& l, const address& a,
              asio::any_io_executor ex, std::chrono::milliseconds timeout, const listen_options& options,
              transport_role role) {
-  // Connects `s` (made on `ex`), failing with errc::unreachable after `timeout`.
+  // Connects `s` (made on `ex`) within `timeout`. Its error may be the OS's own (connection
+  // refused, timed out...): async_connect logs it and reports any error outside rpc_category()
+  // as errc::unreachable.
   { t.connect(ex, a, timeout, s) } -> std::same_as<asio::awaitable<std::error_code>>;
   // Binds and listens on `a`; throws std::system_error on failure.
   { t.listen(ex, a, options) } -> std::same_as<typename T::listener_type>;

@@ -127,8 +127,9 @@ OCCAMS_RPC_DECL asio::awaitable<std::error_code> socket_transport::connect(asio:
   asio::steady_timer timer(ex, timeout);
   socket_type s(ex);
   auto result = co_await (detail::connect_attempt(ex, to, s) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (result.index() == 1) co_return make_error_code(errc::unreachable);  // timed out
-  if (auto ec = std::get<0>(result)) co_return ec.failed() ? make_error_code(errc::unreachable) : std::error_code{};
+  // The OS's reason as it is: the stream layer logs it and reports errc::unreachable.
+  if (result.index() == 1) co_return make_error_code(std::errc::timed_out);
+  if (auto ec = std::get<0>(result); ec.failed()) co_return ec;
   detail::configure_socket(s, !to.is_unix());
   out = std::move(s);
   co_return std::error_code{};
