@@ -74,6 +74,8 @@ struct request_slot {
   byte_buffer resp_msg;   // OK msg, or the error string (flag 2)
   byte_buffer resp_blob;  // OK blob
   request_slot* next_free = nullptr;
+  request_slot* next_same_bucket = nullptr;  // the seq index's chain (cancel frames)
+  bool indexed = false;                      // in the seq index: cancellable by a cancel frame
   std::size_t retained = 0;  // bytes of large buffers counted against max_retained_buffers
   std::size_t reserved = 0;  // bytes of the server's memory budget held until the answer
   bool in_use = false;       // handed out, not yet given back
@@ -200,6 +202,9 @@ class server_session {
   bool extensions_on() const noexcept { return ext_on_; }
   /// Answers dropped because their request was cancelled or expired.
   std::size_t dropped_answers() const noexcept { return dropped_answers_; }
+  /// Requests compared by the cancel frames' lookups so far: about one per cancel frame
+  /// whatever the number in flight (tests count a flood's work with it).
+  std::size_t cancel_lookup_steps() const noexcept { return cancel_lookup_steps_; }
 
  private:
   bool must_pause() const noexcept {
@@ -209,6 +214,10 @@ class server_session {
   bool on_extension_frame(clock::time_point now, request_slot*& out);
   void answer_hello();
   void cancel_request(request_slot& s, cancel_reason why) noexcept;
+  std::size_t seq_bucket(std::uint64_t seq) const noexcept;
+  void index_seq(request_slot& s);
+  void unindex_seq(request_slot& s) noexcept;
+  request_slot* find_cancellable(std::uint64_t seq) noexcept;
   void cancel_in_flight() noexcept;
   bool drop_if_cancelled(request_slot& s) noexcept;
   request_slot* acquire();
@@ -258,6 +267,12 @@ class server_session {
   std::vector<std::pair<request_slot*, std::uint64_t>> cancelled_;  // for the shell: slot, seq
   std::size_t cancelled_taken_ = 0;
   std::size_t dropped_answers_ = 0;
+  // Requests a cancel frame may name, by seq (extensions on only): chained buckets, at least
+  // twice as many as slots, so a lookup compares about one slot. Keyed per session, so that a
+  // peer cannot aim its seqs at one bucket. Grows with the slots, never per request.
+  std::vector<request_slot*> by_seq_;
+  std::uint64_t seq_key_;
+  std::size_t cancel_lookup_steps_ = 0;
 };
 
 }  // namespace occams_rpc::session

@@ -366,6 +366,71 @@ TEST_CASE("a cancel frame stops the request's handler and its answer is dropped,
   CHECK_FALSE(srv.s.closed());
 }
 
+namespace {
+/// `frame` (a request or a cancel) with its seq replaced.
+std::string with_seq(std::string frame, std::uint64_t seq) {
+  for (int i = 0; i < 8; ++i) frame[8 + i] = static_cast<char>(seq >> (8 * i));
+  return frame;
+}
+}  // namespace
+
+TEST_CASE("a flood of cancel frames for unknown seqs costs about one comparison each, and real cancels still work",
+          "[session][extensions]") {
+  server_side srv;
+  srv.read(hello_request_seq1);
+  srv.write();
+  // 512 requests held in flight, their seqs spread as a client's would be.
+  constexpr std::uint64_t held = 512;
+  std::vector<request_slot*> reqs;
+  for (std::uint64_t i = 0; i < held; ++i) {
+    auto got = srv.read(with_seq(v1_add_request(0), 1000 + 3 * i));
+    REQUIRE(got.size() == 1);
+    reqs.push_back(got[0]);
+  }
+  // 20000 cancels for seqs nobody sent, 8 frames (256 bytes) per read. A scan of the
+  // requests in flight would compare 512 per frame (over 10 million in all).
+  constexpr std::uint64_t flood = 20000;
+  for (std::uint64_t i = 0; i < flood; i += 8) {
+    std::string batch;
+    for (std::uint64_t j = i; j < i + 8; ++j) batch += with_seq(cancel_seq7, 1'000'000 + 7919 * j);
+    CHECK(srv.read(batch).empty());
+  }
+  CHECK(srv.cancelled().empty());
+  CHECK(srv.s.cancel_lookup_steps() <= flood);  // about a quarter of that, on average
+  // Every held request can still be cancelled, each found at once.
+  std::size_t before = srv.s.cancel_lookup_steps();
+  for (std::uint64_t i = 0; i < held; i += 8) {
+    std::string batch;
+    for (std::uint64_t j = i; j < i + 8; ++j) batch += with_seq(cancel_seq7, 1000 + 3 * j);
+    CHECK(srv.read(batch).empty());
+  }
+  auto cancelled = srv.cancelled();
+  REQUIRE(cancelled.size() == held);
+  for (std::uint64_t i = 0; i < held; ++i) CHECK(cancelled[i].first == reqs[i]);
+  CHECK(srv.s.cancel_lookup_steps() - before <= 2 * held);
+  // A second cancel of the same seq finds nothing: a cancelled request leaves the index.
+  CHECK(srv.read(with_seq(cancel_seq7, 1000)).empty());
+  CHECK(srv.cancelled().empty());
+  for (auto* r : reqs) srv.answer(*r, "\x03");
+  CHECK(srv.write().empty());
+  CHECK(srv.s.dropped_answers() == held);
+  CHECK(srv.s.in_flight() == 0);
+}
+
+TEST_CASE("a cancel frame finds a request whose seq another request in flight shares", "[session][extensions]") {
+  server_side srv;
+  srv.read(hello_request_seq1);
+  srv.write();
+  auto reqs = srv.read(with_seq(v1_add_request(0), 9) + with_seq(v1_add_request(0), 9));
+  REQUIRE(reqs.size() == 2);
+  srv.answer(*reqs[1], "\x03");  // answered: not cancellable any more
+  CHECK(srv.write().size() > 0);
+  CHECK(srv.read(with_seq(cancel_seq7, 9)).empty());
+  auto cancelled = srv.cancelled();
+  REQUIRE(cancelled.size() == 1);
+  CHECK(cancelled[0].first == reqs[0]);
+}
+
 TEST_CASE("a cancel that crosses its answer on the wire changes nothing on either side", "[session][extensions]") {
   client_side c(true);
   server_side srv;

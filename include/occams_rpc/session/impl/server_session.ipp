@@ -8,7 +8,26 @@
 
 #include <fmt/format.h>
 
+#include <bit>
+#include <random>
+
 namespace occams_rpc::session {
+
+namespace detail {
+/// The process's secret for the sessions' seq index keys.
+inline std::uint64_t seq_index_seed() noexcept {
+  static const std::uint64_t seed = [] {
+    auto s = static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
+    try {
+      std::random_device rd;
+      s ^= (static_cast<std::uint64_t>(rd()) << 32) | rd();
+    } catch (...) {  // no entropy source: the clock alone
+    }
+    return s;
+  }();
+  return seed;
+}
+}  // namespace detail
 
 OCCAMS_RPC_DECL server_session::server_session(const server_config& cfg, logger log, std::string peer,
                                                memory_budget& budget, clock::time_point now)
@@ -22,7 +41,8 @@ OCCAMS_RPC_DECL server_session::server_session(const server_config& cfg, logger 
       // A batch that grew past 16 buffers keeps its memory while large batches follow and
       // shrinks after the first small one (no reallocation per batch, no memory pinned).
       shrink_limit_(cfg.buffer_size * 16),
-      last_activity_(now) {}
+      last_activity_(now),
+      seq_key_(detail::seq_index_seed() ^ (reinterpret_cast<std::uintptr_t>(this) * 0x9e3779b97f4a7c15ull)) {}
 
 OCCAMS_RPC_DECL server_session::~server_session() {
   stop_waiting_for_budget();
@@ -104,7 +124,61 @@ inline request_slot* server_session::take_request(const proto::request_frame& f)
     throw;
   }
   s->reserved = reserved;
+  if (ext_on_) {  // a cancel frame may name it
+    try {
+      index_seq(*s);
+    } catch (...) {  // std::bad_alloc growing the index
+      release(s);
+      throw;
+    }
+  }
   return s;
+}
+
+// --- the seq index ---
+
+inline std::size_t server_session::seq_bucket(std::uint64_t seq) const noexcept {
+  std::uint64_t x = seq ^ seq_key_;  // splitmix64's finaliser
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return static_cast<std::size_t>(x) & (by_seq_.size() - 1);
+}
+
+inline void server_session::index_seq(request_slot& s) {
+  if (by_seq_.size() < 2 * slots_.size()) {  // a new slot was made: grow, and rehash
+    std::vector<request_slot*> grown(std::bit_ceil(std::max<std::size_t>(16, 4 * slots_.size())), nullptr);
+    by_seq_.swap(grown);
+    for (auto& sp : slots_) {
+      if (!sp->indexed) continue;
+      request_slot*& head = by_seq_[seq_bucket(sp->header.seq)];
+      sp->next_same_bucket = std::exchange(head, sp.get());
+    }
+  }
+  request_slot*& head = by_seq_[seq_bucket(s.header.seq)];
+  s.next_same_bucket = std::exchange(head, &s);
+  s.indexed = true;
+}
+
+inline void server_session::unindex_seq(request_slot& s) noexcept {
+  if (!s.indexed) return;
+  s.indexed = false;
+  for (request_slot** p = &by_seq_[seq_bucket(s.header.seq)]; *p; p = &(*p)->next_same_bucket) {
+    if (*p == &s) {
+      *p = s.next_same_bucket;
+      return;
+    }
+  }
+}
+
+/// The request in flight with this seq that is neither answered nor cancelled, if any.
+inline request_slot* server_session::find_cancellable(std::uint64_t seq) noexcept {
+  if (by_seq_.empty()) return nullptr;
+  for (request_slot* r = by_seq_[seq_bucket(seq)]; r; r = r->next_same_bucket) {
+    ++cancel_lookup_steps_;
+    if (r->header.seq == seq) return r;
+  }
+  return nullptr;
 }
 
 // --- the v1 extensions ---
@@ -149,13 +223,12 @@ inline bool server_session::on_extension_frame(clock::time_point now, request_sl
   }
   give_back_reservation();
   if (h.format == proto::ext::format_cancel) {
-    for (auto& sp : slots_) {
-      request_slot& r = *sp;
-      if (r.in_use && !r.answered && r.header.seq == h.seq && r.cancel.load(std::memory_order_relaxed) == cancel_reason::none) {
-        log_.debug("connection from {}: seq {} cancelled by the client", peer_, h.seq);
-        cancel_request(r, cancel_reason::cancelled);
-        return false;
-      }
+    // The index holds only requests in flight, unanswered and not cancelled: O(1) per frame,
+    // however many are in flight (a flood of cancels for unknown seqs stays cheap).
+    if (request_slot* r = find_cancellable(h.seq)) {
+      log_.debug("connection from {}: seq {} cancelled by the client", peer_, h.seq);
+      cancel_request(*r, cancel_reason::cancelled);
+      return false;
     }
     // Crossed its answer on the wire, or never sent: nothing to stop.
     log_.debug("connection from {}: cancel for seq {}, which is not in flight: ignored", peer_, h.seq);
@@ -167,6 +240,7 @@ inline bool server_session::on_extension_frame(clock::time_point now, request_sl
 
 inline void server_session::cancel_request(request_slot& s, cancel_reason why) noexcept {
   s.cancel.store(why, std::memory_order_relaxed);
+  unindex_seq(s);
   try {
     cancelled_.emplace_back(&s, s.header.seq);
   } catch (...) {  // std::bad_alloc: the handler is not told, its answer is still dropped
@@ -218,6 +292,7 @@ inline request_slot* server_session::acquire() {
 }
 
 inline void server_session::release(request_slot* s) noexcept {
+  unindex_seq(*s);
   s->next_free = free_;
   free_ = s;
   --in_use_;
@@ -341,6 +416,7 @@ OCCAMS_RPC_DECL void server_session::answer(request_slot& s) {
   if (s.flag == proto::response_flag::ok &&
       (pending_.would_reference(s.resp_msg.span()) || pending_.would_reference(s.resp_blob.span()))) {
     s.answered = true;
+    unindex_seq(s);
     pending_slots_.push_back(&s);
   } else {
     release(&s);
