@@ -226,13 +226,7 @@ class basic_client_stream {
   /// Completion signature: void(std::error_code); errc::timeout after cfg.call_timeout.
   template <class Token = asio::deferred_t>
   auto async_ping(Token&& token = {}) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [conn = conn_](auto handler) {
-          if (!conn) return basic_client_stream::fail_unconnected(std::move(handler));
-          asio::dispatch(conn->get_executor(),
-                         [conn, h = std::move(handler)]() mutable { conn->start_ping(std::move(h)); });
-        },
-        token);
+    return on_connection(std::forward<Token>(token), [](connection& c, auto h) { c.start_ping(std::move(h)); });
   }
 
   /// Refuses new calls (they fail with errc::closed), lets the calls in flight finish (or
@@ -245,15 +239,10 @@ class basic_client_stream {
   /// close(), then completes once the connection is closed. Signature: void(std::error_code).
   template <class Token = asio::deferred_t>
   auto async_close(Token&& token = {}) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [conn = conn_](auto handler) {
-          if (!conn) return basic_client_stream::fail_unconnected(std::move(handler));
-          asio::dispatch(conn->get_executor(), [conn, h = std::move(handler)]() mutable {
-            conn->close();
-            conn->add_close_waiter(std::move(h));
-          });
-        },
-        token);
+    return on_connection(std::forward<Token>(token), [](connection& c, auto h) {
+      c.close();
+      c.add_close_waiter(std::move(h));
+    });
   }
 
   /// Completes once the connection has closed, by either side and for any reason, without
@@ -263,13 +252,8 @@ class basic_client_stream {
   /// connection's. Thread safety: may be called from any thread.
   template <class Token = asio::deferred_t>
   auto async_wait_closed(Token&& token = {}) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [conn = conn_](auto handler) {
-          if (!conn) return basic_client_stream::fail_unconnected(std::move(handler));
-          asio::dispatch(conn->get_executor(),
-                         [conn, h = std::move(handler)]() mutable { conn->add_close_waiter(std::move(h)); });
-        },
-        token);
+    return on_connection(std::forward<Token>(token),
+                         [](connection& c, auto h) { c.add_close_waiter(std::move(h)); });
   }
 
   /// Closes now: every call in flight fails with errc::closed.
@@ -297,11 +281,23 @@ class basic_client_stream {
   explicit operator bool() const noexcept { return static_cast<bool>(conn_); }
 
  private:
-  template <class Handler>
-  static void fail_unconnected(Handler&& handler) {
-    detail::void_handler h;
-    h.emplace(std::forward<Handler>(handler), detail::system_fallback());
-    h.post(make_error_code(errc::closed));
+  /// The shape of async_ping, async_close and async_wait_closed: a void(std::error_code)
+  /// operation that runs `step(connection&, handler)` on the connection's executor (holding
+  /// the connection until then), or completes with errc::closed for a stream with none.
+  template <class Token, class Step>
+  auto on_connection(Token&& token, Step step) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [conn = conn_, step](auto handler) {
+          if (!conn) {
+            detail::void_handler h;
+            h.emplace(std::move(handler), detail::system_fallback());
+            h.post(make_error_code(errc::closed));
+            return;
+          }
+          asio::dispatch(conn->get_executor(),
+                         [conn, step, h = std::move(handler)]() mutable { step(*conn, std::move(h)); });
+        },
+        token);
   }
 
   static std::shared_ptr<connection> make(socket_type socket, Transport transport, const client_config& cfg,
