@@ -45,8 +45,8 @@ struct call_info {
   /// errc::method_not_found, errc::cancelled, errc::io_err...).
   std::error_code outcome;
   /// The bytes of the request frame and of the response frame, headers included. On the
-  /// client, a call ending with a framework error (timeout, cancel, lost connection, or an
-  /// rpc_* error from the server) has response_bytes 0.
+  /// client, response_bytes is the frame that arrived, whatever the outcome (an rpc_* error
+  /// from the server counts its frame), and 0 when none did (timeout, cancel, lost connection).
   std::size_t request_bytes = 0;
   std::size_t response_bytes = 0;
 };

@@ -53,6 +53,7 @@ struct client_call : proto::wheel_hook {
   bool abandoned = false;    // completed early; waits until its batch is written
   std::uint64_t batch_gen = 0;
   std::error_code result;          // valid once done
+  std::uint32_t response_bytes = 0;  // the size of the response frame that ended it (0: none came)
   call_response response;          // a by-value call's response
   call_response* into = nullptr;   // where the response goes: &response, or the caller's storage
   client_call* next_done = nullptr;

@@ -201,6 +201,7 @@ client_call& client_session::queue_request(proto::action act, std::span<const ch
   c->seq = seq;
   c->is_ping = false;
   c->done = false;
+  c->response_bytes = 0;
   c->response = std::move(own);
   c->into = into ? into : &c->response;
   bool has_deadline = deadline != clock::time_point::max();
@@ -281,6 +282,7 @@ void client_session::on_response(const proto::response_frame& f) {
     complete(*c, ec);
     return;
   }
+  c->response_bytes = static_cast<std::uint32_t>(proto::response_header_size + f.header.body_len());
   call_response& r = *c->into;
   r.flag = f.header.flag;
   r.msg.clear();

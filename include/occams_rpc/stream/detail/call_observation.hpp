@@ -67,14 +67,13 @@ struct client_observation {
     c.request_bytes = request_bytes;
     return c;
   }
-  /// The end of the call `seq` with `ec` and its response `r` (null: none).
-  void end(call_observer& o, std::uint64_t seq, std::error_code ec, const call_response* r) const noexcept {
+  /// The end of the call `seq` with `ec`, after a response frame of `response_bytes` (0: none
+  /// came: a timeout, a cancel, a lost connection).
+  void end(call_observer& o, std::uint64_t seq, std::error_code ec, std::size_t response_bytes) const noexcept {
     call_info c = info(seq);
     c.duration = std::chrono::steady_clock::now() - started;
     c.outcome = ec;
-    if (r && !ec) c.response_bytes = proto::response_header_size + r->msg.size() + r->blob.size();
-    else if (r && ec == errc::remote_error) c.response_bytes = proto::response_header_size + r->msg.size();
-    else if (ec.category() == remote_category()) c.response_bytes = proto::response_header_size;
+    c.response_bytes = response_bytes;
     o.on_call_end(c);
   }
 };

@@ -259,7 +259,7 @@ class client_connection final
       // handler and a by-value response are moved out first.
       call_handler h = std::move(s.handler);
       std::error_code ec = c->result;
-      if (observer_ && !c->is_ping) s.observed.end(*observer_, c->seq, ec, c->into);
+      if (observer_ && !c->is_ping) s.observed.end(*observer_, c->seq, ec, c->response_bytes);
       if (c->is_ping) {
         session_.release(*c);
         h.dispatch_here(ec, nullptr);
