@@ -304,6 +304,34 @@ TEST_CASE("a plaintext client on a TLS port fails and the server logs a plaintex
   });
 }
 
+TEST_CASE("a handshake with no common TLS version fails with tls_handshake_failed on both sides, OpenSSL's reason "
+          "logged", "[tls][integration]") {
+  const auto& certs = tls_certs::get();
+  // The server wants TLS 1.3, the client offers 1.2 at most: no specific tls_* code covers it.
+  auto server_transport = tls_transport::server(certs.server());
+  ::SSL_CTX_set_min_proto_version(server_transport.context().native_handle(), TLS1_3_VERSION);
+  asio::io_context io;
+  captured_log server_log, client_log;
+  tls_server<echo_dispatch> srv(io.get_executor(), echo_dispatch{}, {}, server_log.get(), server_transport);
+  auto where = srv.listen("127.0.0.1:0");
+  run(io, [&]() -> asio::awaitable<void> {
+    auto [ec, c] = co_await tls_connect(at_most_tls12(tls_transport::client(certs.client())), where, {},
+                                        client_log.get());
+    CHECK(ec == make_error_code(errc::tls_handshake_failed));
+    CHECK(is_tls_error(errc::tls_handshake_failed));
+    CHECK_FALSE(is_retriable(ec));
+    co_await wait_until([&] { return server_log.has("failed to start"); });
+  });
+  // Each side's line names the code and OpenSSL's reason: the client got the server's
+  // protocol_version alert, the server saw an unsupported protocol.
+  REQUIRE(client_log.lines->size() == 1);
+  CHECK_THAT(client_log.lines->front(), Catch::Contains("TLS: handshake failed (") &&
+                                            Catch::Contains("protocol version", Catch::CaseSensitive::No));
+  REQUIRE(server_log.has("failed to start"));
+  CHECK(server_log.has("TLS: handshake failed ("));
+  CHECK(server_log.has("unsupported protocol"));
+}
+
 TEST_CASE("a TLS client on a plaintext port fails with tls_not_tls_server", "[tls][integration]") {
   asio::io_context io;
   server srv(io.get_executor(), echo_dispatch{});

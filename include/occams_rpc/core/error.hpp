@@ -40,8 +40,8 @@ enum class errc : int {
   tls_missing_client_certificate,   ///< mutual TLS: the client sent no certificate
   tls_plaintext_peer,               ///< a plaintext client on a TLS port (seen by the server)
   tls_not_tls_server,               ///< a TLS client on a plaintext port (seen by the client)
-  tls_handshake_failed,  ///< reserved: tls_transport reports other handshake failures (no common version or
-                         ///< cipher...) with OpenSSL's own error (category asio.ssl), whose message says why
+  tls_handshake_failed,  ///< any other handshake failure (no common version or cipher, a bad record...);
+                         ///< the log line names OpenSSL's reason
   tls_certificate_refused,          ///< the peer refused this side's certificate (bad, unsupported, revoked)
 };
 

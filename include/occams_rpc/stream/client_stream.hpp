@@ -113,7 +113,7 @@ class basic_client_stream {
             if (cs.cancelled() != asio::cancellation_type::none)
               co_return std::tuple{make_error_code(errc::cancelled), basic_client_stream()};
             if (ec) {
-              if (ec == why) log.info("connect to {} failed: {}", to.to_string(), ec.message());
+              if (ec == why) log.info("connect to {} failed: {}", to.to_string(), describe_start_failure(t, s, ec));
               else log.info("connect to {} failed: {} ({})", to.to_string(), ec.message(), why.message());
               co_return std::tuple{ec, basic_client_stream()};
             }

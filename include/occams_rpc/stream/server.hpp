@@ -326,7 +326,8 @@ class basic_server {
       st->log.info("connection from {} closed: its start step (TLS handshake) did not finish within {} ms",
                    st->transport.describe_peer(s), st->cfg.handshake_timeout.count());
     else if (!st->stopping && ec)
-      st->log.info("connection from {} failed to start: {}", st->transport.describe_peer(s), ec.message());
+      st->log.info("connection from {} failed to start: {}", st->transport.describe_peer(s),
+                   describe_start_failure(st->transport, s, ec));
     if (st->stopping || result.index() == 1 || ec) {
       st->transport.close(s);
       connection_gone(st);

@@ -10,6 +10,7 @@
 #include <boost/asio/ssl/stream.hpp>
 
 #include <memory>
+#include <string>
 #include <utility>
 
 namespace occams_rpc {
@@ -57,6 +58,7 @@ class tls_socket {
   std::shared_ptr<stream_type> stream_;
   bool established_ = false;        // the handshake succeeded
   bool send_close_notify_ = false;  // shutdown_send() asked for a graceful close
+  std::string failure_;             // OpenSSL's reason of a start step failed with tls_handshake_failed
 };
 
 }  // namespace occams_rpc

@@ -9,9 +9,9 @@
 // transport's start step: the server runs it per connection outside its accept loop, bounded
 // by server_config::handshake_timeout; a client runs it within client_config::connect_timeout.
 //
-// Errors: a handshake that fails for a reason the user can act on gives a tls_* error
-// (core/error.hpp; is_tls_error); anything else gives OpenSSL's own error (category
-// "asio.ssl", its message names the reason). Neither is retried by failover_pool.
+// Errors: a handshake that fails gives a tls_* error (core/error.hpp; is_tls_error): its own
+// when the user can act on it, else tls_handshake_failed, whose log line names OpenSSL's
+// reason (describe_failure). None is retried by failover_pool.
 //
 // Needs OpenSSL: link occams_rpc::tls (CMake), which brings OpenSSL::SSL; the plain library
 // does not.
@@ -77,6 +77,9 @@ class tls_transport {
   OCCAMS_RPC_DECL asio::awaitable<std::error_code> start(socket_type& s, transport_role role) const;
   /// "127.0.0.1:4242" or "unix:/path", as socket_transport.
   OCCAMS_RPC_DECL std::string describe_peer(const socket_type& s) const;
+  /// The log text of a start step's error: for tls_handshake_failed, with OpenSSL's reason
+  /// ("TLS: handshake failed (unsupported protocol (SSL routines))").
+  OCCAMS_RPC_DECL std::string describe_failure(const socket_type& s, std::error_code ec) const;
   /// After shutdown_send(): sends close_notify and waits for the peer's (at most the
   /// options' close_notify_timeout) in the background, then closes the socket. Otherwise
   /// closes the socket at once (the peer's reads fail: its stream was truncated).

@@ -64,6 +64,17 @@ concept transport = std::copy_constructible<T> && requires {
   { t.describe_peer(s) } -> std::convertible_to<std::string>;
 };
 
+/// The log text of `ec`, an error of t.start(s, ...): the transport's own account when it
+/// declares `std::string describe_failure(const socket_type&, std::error_code) const`
+/// (tls_transport adds OpenSSL's reason), else ec.message().
+template <class T>
+std::string describe_start_failure(const T& t, const typename T::socket_type& s, std::error_code ec) {
+  if constexpr (requires { { t.describe_failure(s, ec) } -> std::convertible_to<std::string>; })
+    return t.describe_failure(s, ec);
+  else
+    return ec.message();
+}
+
 /// Whether T's start step does anything. A transport whose start completes at once with no
 /// error declares `static constexpr bool has_start_step = false;` and the stream layer skips
 /// the step: a server then starts an accepted connection without a coroutine or a handshake

@@ -134,8 +134,10 @@ inline int keep_session(SSL* ssl, SSL_SESSION* s) {
   return 1;  // the cache holds the reference now
 }
 
-/// A failed handshake's error, as a tls_* code when the user can act on it.
-inline std::error_code map_handshake_error(const boost::system::error_code& ec, SSL* ssl, transport_role role) {
+/// A failed handshake's error, as a tls_* code: a specific one when the user can act on it,
+/// else tls_handshake_failed with OpenSSL's reason put in `reason` (for the log line).
+inline std::error_code map_handshake_error(const boost::system::error_code& ec, SSL* ssl, transport_role role,
+                                           std::string& reason) {
   if (ec == asio::error::operation_aborted) return ec;
   bool client = role == transport_role::client;
   if (client && (certificate_request_notes(ssl) & tls_certificate_missing))
@@ -174,7 +176,12 @@ inline std::error_code map_handshake_error(const boost::system::error_code& ec, 
     case SSL_R_PACKET_LENGTH_TOO_LONG:
     case SSL_R_RECORD_LENGTH_MISMATCH:
       return make_error_code(client ? errc::tls_not_tls_server : errc::tls_plaintext_peer);
-    default: return ec;
+    default:  // no common version or cipher, a bad record...: OpenSSL's message says which
+      try {
+        reason = ec.message();
+      } catch (...) {  // std::bad_alloc: the code alone
+      }
+      return make_error_code(errc::tls_handshake_failed);
   }
 }
 
@@ -183,7 +190,7 @@ inline std::error_code map_handshake_error(const boost::system::error_code& ec, 
 /// tickets and whatever else it writes. A ping makes it write: its pong (seq 0, which a
 /// session never uses) proves the certificate was accepted; an alert maps as the handshake's
 /// errors do. A close without an alert is a lost connection (unreachable, retriable).
-inline asio::awaitable<std::error_code> await_certificate_verdict(tls_socket::stream_type& s) {
+inline asio::awaitable<std::error_code> await_certificate_verdict(tls_socket::stream_type& s, std::string& reason) {
   std::array<char, proto::request_header_size> ping;
   proto::encode(proto::request_header{.action_word = proto::ping_action, .seq = 0}, ping.data());
   // A write that fails (the server already closed) still leaves its alert to read.
@@ -192,10 +199,8 @@ inline asio::awaitable<std::error_code> await_certificate_verdict(tls_socket::st
   auto [ec, n] = co_await asio::async_read(s, asio::buffer(pong), asio::as_tuple(asio::use_awaitable));
   if (ec == asio::error::operation_aborted) co_return ec;
   if (ec) {
-    if (ec.category() == asio::error::get_ssl_category() && ec != asio::ssl::error::stream_truncated) {
-      std::error_code mapped = map_handshake_error(ec, s.native_handle(), transport_role::client);
-      co_return mapped.category() == rpc_category() ? mapped : std::error_code(ec);
-    }
+    if (ec.category() == asio::error::get_ssl_category() && ec != asio::ssl::error::stream_truncated)
+      co_return map_handshake_error(ec, s.native_handle(), transport_role::client, reason);
     co_return make_error_code(errc::unreachable);
   }
   proto::response_header h;
@@ -299,7 +304,7 @@ OCCAMS_RPC_DECL asio::awaitable<std::error_code> tls_transport::start(socket_typ
   auto type = role == transport_role::client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server;
   auto [ec] = co_await s.stream_->async_handshake(type, asio::as_tuple(asio::use_awaitable));
   SSL* ssl = s.stream_->native_handle();
-  if (ec) co_return detail::map_handshake_error(ec, ssl, role);
+  if (ec) co_return detail::map_handshake_error(ec, ssl, role, s.failure_);
   if (role == transport_role::client) {
     std::uintptr_t notes = detail::certificate_request_notes(ssl);
     // TLS 1.3 finishes the client's handshake before the server has checked its certificate:
@@ -307,11 +312,16 @@ OCCAMS_RPC_DECL asio::awaitable<std::error_code> tls_transport::start(socket_typ
     if (notes & detail::tls_certificate_missing) co_return make_error_code(errc::tls_missing_client_certificate);
     if ((notes & detail::tls_certificate_asked) && ::SSL_version(ssl) == TLS1_3_VERSION &&
         st_->client.confirm_client_certificate) {
-      if (auto refused = co_await detail::await_certificate_verdict(*s.stream_)) co_return refused;
+      if (auto refused = co_await detail::await_certificate_verdict(*s.stream_, s.failure_)) co_return refused;
     }
   }
   s.established_ = true;
   co_return std::error_code{};
+}
+
+OCCAMS_RPC_DECL std::string tls_transport::describe_failure(const socket_type& s, std::error_code ec) const {
+  if (ec != errc::tls_handshake_failed || s.failure_.empty()) return ec.message();
+  return ec.message() + " (" + s.failure_ + ")";
 }
 
 OCCAMS_RPC_DECL std::string tls_transport::describe_peer(const socket_type& s) const {
