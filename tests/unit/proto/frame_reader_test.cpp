@@ -126,9 +126,8 @@ std::size_t frame_size(const resp& e) {
 
 // Feeds `bytes` one byte at a time; every frame must come out, and nothing stay buffered.
 template <class Reader, class Frame>
-void check_one_byte_at_a_time(const std::string& bytes, const std::vector<Frame>& expected,
-                              std::size_t divert_from = 64u << 10) {
-  Reader r(1 << 20, 64, divert_from);
+void check_one_byte_at_a_time(const std::string& bytes, const std::vector<Frame>& expected) {
+  Reader r(1 << 20, 64);
   std::vector<Frame> got;
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     r.feed(as_span(std::string_view(bytes).substr(i, 1)));
@@ -141,14 +140,13 @@ void check_one_byte_at_a_time(const std::string& bytes, const std::vector<Frame>
 // Splits each frame of `bytes` in two at every offset, each time into a fresh reader; the frame
 // must come out whole, once its last byte is in.
 template <class Reader, class Frame>
-void check_each_frame_split_everywhere(const std::string& bytes, const std::vector<Frame>& expected,
-                                       std::size_t divert_from = 64u << 10) {
+void check_each_frame_split_everywhere(const std::string& bytes, const std::vector<Frame>& expected) {
   std::size_t begin = 0;
   for (std::size_t i = 0; i < expected.size(); ++i) {
     std::string_view frame = std::string_view(bytes).substr(begin, frame_size(expected[i]));
     for (std::size_t cut = 0; cut <= frame.size(); ++cut) {
       INFO("frame " << i << " cut at " << cut);
-      Reader r(1 << 20, 16, divert_from);
+      Reader r(1 << 20, 16);
       std::vector<Frame> got;
       r.feed(as_span(frame.substr(0, cut)));
       drain(r, got);
@@ -291,8 +289,7 @@ TEST_CASE("prepare grows the buffer geometrically, reading straight into it, up 
   while (sent < body.size()) {
     auto room = r.prepare(1);
     REQUIRE(room.size() >= 1);
-    // (the 256-byte read buffer stays beside a large section's own buffer)
-    CHECK(r.capacity() <= std::max<std::size_t>(2 * (header.size() + sent), 512) + 256);
+    CHECK(r.capacity() <= std::max<std::size_t>(2 * (header.size() + sent), 512));
     std::size_t n = std::min(room.size(), body.size() - sent);
     std::memcpy(room.data(), body.data() + sent, n);
     r.commit(n);
@@ -300,7 +297,7 @@ TEST_CASE("prepare grows the buffer geometrically, reading straight into it, up 
     ++reads;
     REQUIRE(reads < 64);
   }
-  CHECK(r.capacity() <= 2 * (header.size() + body.size()) + 256);
+  CHECK(r.capacity() <= 2 * (header.size() + body.size()));
   REQUIRE(r.next(f, ec) == read_status::frame);
   CHECK(f.msg.size() == 100'000);
   CHECK(f.blob.size() == 20'000);
@@ -612,123 +609,4 @@ TEST_CASE("a header claiming a huge body reserves memory only as its bytes arriv
   r.feed(as_span(rest));
   REQUIRE(r.next(f, ec) == read_status::frame);
   CHECK(f.blob.size() == claimed);
-}
-
-// Large sections (frames whose blob, else msg, reaches divert_from) are read into a buffer of
-// their own once the bytes before them are in; here divert_from is 1000, so the streams' 2500-
-// and 3000-byte sections are read apart.
-TEST_CASE("frames with large sections read apart decode the same, fed one byte at a time or split anywhere",
-          "[proto]") {
-  std::vector<req> expected_req;
-  auto requests = request_stream(expected_req);
-  check_one_byte_at_a_time<request_reader>(requests, expected_req, 1000);
-  check_each_frame_split_everywhere<request_reader>(requests, expected_req, 1000);
-  std::vector<resp> expected_resp;
-  auto responses = response_stream(expected_resp);
-  check_one_byte_at_a_time<response_reader>(responses, expected_resp, 1000);
-  check_each_frame_split_everywhere<response_reader>(responses, expected_resp, 1000);
-  // Split into three anywhere, as reads would cut it.
-  for (std::size_t a = 0; a < requests.size(); a += 89) {
-    for (std::size_t b = a; b <= requests.size(); b += 307) {
-      request_reader r(1 << 20, 32, 1000);
-      std::vector<req> got;
-      r.feed(as_span(std::string_view(requests).substr(0, a)));
-      drain(r, got);
-      r.feed(as_span(std::string_view(requests).substr(a, b - a)));
-      drain(r, got);
-      r.feed(as_span(std::string_view(requests).substr(b)));
-      drain(r, got);
-      REQUIRE(got == expected_req);
-      CHECK(r.buffered() == 0);
-    }
-  }
-}
-
-TEST_CASE("a large blob is read straight into its own buffer, never past its frame, and take() hands it over "
-          "without a copy", "[proto]") {
-  response_reader r(1 << 20, 256, 1000);
-  frame_writer w;
-  std::string blob(50'000, 'b');
-  for (std::size_t i = 0; i < blob.size(); i += 7) blob[i] = static_cast<char>('a' + i % 26);
-  w.add_response(1, as_span("head"), as_span(blob));
-  w.add_response(2, as_span("next"));
-  auto bytes = wire(w);
-  const std::size_t first = response_header_size + 4 + blob.size();
-  const std::size_t head = response_header_size + 4;
-  r.feed(as_span(bytes.substr(0, 200)));  // the header, the msg and part of the blob
-  response_frame f;
-  std::error_code ec;
-  REQUIRE(r.next(f, ec) == read_status::need_more);
-  // Reads go to the section's buffer, never past the frame's end: the next frame's bytes are
-  // not taken into it.
-  std::size_t sent = 200, reads = 0;
-  const char* section = nullptr;
-  while (sent < first) {
-    auto room = r.prepare(1);
-    REQUIRE(room.size() >= 1);
-    CHECK(room.size() <= first - sent);
-    section = room.data() - (sent - head);  // the section's buffer grows as bytes arrive
-    std::size_t n = std::min(room.size(), bytes.size() - sent);
-    std::memcpy(room.data(), bytes.data() + sent, n);
-    r.commit(n);
-    sent += n;
-    REQUIRE(++reads < 64);
-  }
-  CHECK(sent == first);
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK(as_view(f.msg) == "head");
-  CHECK(f.blob.data() == section);
-  CHECK(as_view(f.blob) == blob);
-  byte_buffer mine(60'000);  // the owner's buffer: it will serve the next large section
-  const char* mine_memory = mine.data();
-  byte_buffer msg;
-  r.take(f.msg, msg);  // small: copied
-  r.take(f.blob, mine);
-  CHECK(msg.view() == "head");
-  CHECK(mine.data() == section);  // handed over, not copied
-  CHECK(mine.view() == blob);
-  r.feed(as_span(bytes.substr(first)));
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK(f.header.seq == 2);
-  CHECK(as_view(f.msg) == "next");
-  CHECK(r.buffered() == 0);
-  // The next large section is read into the owner's old buffer: no allocation.
-  frame_writer w2;
-  w2.add_response(3, {}, as_span(blob));
-  auto again = wire(w2);
-  r.feed(as_span(again.substr(0, 100)));
-  REQUIRE(r.next(f, ec) == read_status::need_more);
-  r.feed(as_span(again.substr(100)));
-  REQUIRE(r.next(f, ec) == read_status::frame);
-  CHECK(f.blob.data() == mine_memory);
-  CHECK(as_view(f.blob) == blob);
-}
-
-TEST_CASE("a large msg followed by a small blob: the msg is read apart, the blob after it into the read buffer",
-          "[proto]") {
-  request_reader r(1 << 20, 256, 1000);
-  frame_writer w;
-  std::string msg(30'000, 'm');
-  w.add_request(4, "Svc.method", as_span(msg), as_span("tail"));
-  w.add_request(5, 2u, as_span("after"));
-  auto bytes = wire(w);
-  request_frame f;
-  std::error_code ec;
-  for (std::size_t cut : {std::size_t{20}, std::size_t{40}, std::size_t{5000}, bytes.size() - 20}) {
-    INFO("cut at " << cut);
-    request_reader rr(1 << 20, 256, 1000);
-    rr.feed(as_span(bytes.substr(0, cut)));
-    std::vector<req> got;
-    drain(rr, got);
-    rr.feed(as_span(bytes.substr(cut)));
-    drain(rr, got);
-    REQUIRE(got.size() == 2);
-    CHECK(got[0] == req{4, string_action_bit | 10, "Svc.method", msg, "tail", false});
-    CHECK(got[1] == req{5, 2, "", "after", "", false});
-  }
-  // The server's budget sees the whole frame's size while its msg is read apart.
-  r.feed(as_span(bytes.substr(0, 100)));
-  REQUIRE(r.next(f, ec) == read_status::need_more);
-  CHECK(r.pending_frame_size() == request_header_size + 10 + msg.size() + 4);
-  CHECK(r.buffered() == 100);
 }

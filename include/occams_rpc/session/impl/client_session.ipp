@@ -286,9 +286,9 @@ void client_session::on_response(const proto::response_frame& f) {
   r.msg.clear();
   r.blob.clear();
   switch (f.header.flag) {
-    case proto::response_flag::ok:  // a large section read apart is handed over, not copied
-      reader_.take(f.msg, r.msg);
-      reader_.take(f.blob, r.blob);
+    case proto::response_flag::ok:
+      r.msg.append(f.msg);
+      r.blob.append(f.blob);
       break;
     case proto::response_flag::error_code:
       // An errno-like code, 1..2^31-1. Zero or a larger one cannot be reported faithfully as
@@ -304,7 +304,7 @@ void client_session::on_response(const proto::response_frame& f) {
     case proto::response_flag::error_string:
       if (auto fw = from_wire_string(f.error_string())) ec = *fw;
       else ec = errc::remote_error;
-      reader_.take(f.blob, r.msg);
+      r.msg.append(f.error_string());
       break;
   }
   complete(*c, ec);

@@ -94,8 +94,10 @@ inline request_slot* server_session::take_request(const proto::request_frame& f)
     s->header = f.header;
     s->action.clear();
     s->action.append(f.action);
-    reader_.take(f.msg, s->msg);  // a large section read apart is handed over, not copied
-    reader_.take(f.blob, s->blob);
+    s->msg.clear();
+    s->msg.append(f.msg);
+    s->blob.clear();
+    s->blob.append(f.blob);
   } catch (...) {  // std::bad_alloc: the reservation and the slot go back before the shell fails
     if (s) release(s);
     if (reserved) budget_.give_back(reserved);
