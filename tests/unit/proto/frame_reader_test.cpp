@@ -610,3 +610,51 @@ TEST_CASE("a header claiming a huge body reserves memory only as its bytes arriv
   REQUIRE(r.next(f, ec) == read_status::frame);
   CHECK(f.blob.size() == claimed);
 }
+
+TEST_CASE("while a large frame is pending, reads that fill their room grow the buffer past it, up to read_ahead",
+          "[proto]") {
+  // Big reads for big frames: the socket holds more than the pending frame (the next frames
+  // of a pipeline), so one read should take it all. Each doubling follows a read that filled
+  // the room it was given: memory still follows the bytes received.
+  const std::size_t read_ahead = 256 * 1024;
+  request_reader r(1 << 20, 4096, read_ahead);
+  frame_writer w;
+  const std::string big(100'000, 'x');
+  for (std::uint64_t seq = 1; seq <= 8; ++seq) w.add_request(seq, 2u, as_span(big));
+  auto bytes = wire(w);
+  std::size_t sent = 0, frames = 0, largest_room = 0;
+  request_frame f;
+  std::error_code ec;
+  while (sent < bytes.size()) {
+    auto room = r.prepare(1);
+    largest_room = std::max(largest_room, room.size());
+    CHECK(r.capacity() <= std::max<std::size_t>(read_ahead, 2 * 100'032));
+    std::size_t n = std::min(room.size(), bytes.size() - sent);  // every read fills its room
+    std::memcpy(room.data(), bytes.data() + sent, n);
+    r.commit(n);
+    sent += n;
+    for (;;) {
+      auto st = r.next(f, ec);
+      REQUIRE(st != read_status::error);
+      if (st == read_status::need_more) break;
+      CHECK(f.msg.size() == big.size());
+      ++frames;
+    }
+  }
+  CHECK(frames == 8);
+  CHECK(largest_room > 2 * 100'032);  // past the pending frame: several frames per read
+  CHECK(r.capacity() <= read_ahead);
+
+  // Without read_ahead, the buffer never grows past the pending frame.
+  request_reader plain(1 << 20, 4096);
+  for (std::size_t at = 0; at < bytes.size();) {
+    auto room = plain.prepare(1);
+    CHECK(plain.capacity() <= 2 * 100'032);
+    std::size_t n = std::min(room.size(), bytes.size() - at);
+    std::memcpy(room.data(), bytes.data() + at, n);
+    plain.commit(n);
+    at += n;
+    while (plain.next(f, ec) == read_status::frame) {
+    }
+  }
+}
