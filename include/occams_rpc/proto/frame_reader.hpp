@@ -28,15 +28,8 @@ class frame_reader {
   static constexpr std::size_t header_size =
       std::is_same_v<header_type, request_header> ? request_header_size : response_header_size;
 
-  /// `read_ahead`: while a frame larger than `initial_capacity` is pending and the last read
-  /// filled all the room it was given (the socket holds more), the buffer may double past
-  /// that frame, up to this many bytes, so that one read takes what the socket holds (fewer
-  /// reads, fewer wake-ups of the sender). Still bytes received, never bytes claimed: each
-  /// doubling follows a read that filled the buffer. 0: never past the pending frame.
-  explicit frame_reader(std::size_t max_frame_size = 64u << 20, std::size_t initial_capacity = 8192,
-                        std::size_t read_ahead = 0)
-      : max_frame_size_(max_frame_size), initial_capacity_(initial_capacity), read_ahead_(read_ahead),
-        buf_(initial_capacity) {}
+  explicit frame_reader(std::size_t max_frame_size = 64u << 20, std::size_t initial_capacity = 8192)
+      : max_frame_size_(max_frame_size), buf_(initial_capacity) {}
 
   /// Room to read at least `min_room` bytes into (more if the buffer has it). Invalidates the
   /// views of frames returned so far.
@@ -49,17 +42,11 @@ class frame_reader {
     // buffered (capped at the frame's size): a lying header costs what was really sent.
     std::size_t want = buf_.size() + min_room;
     if (need_ > want) want = std::min(need_, std::max(want, buf_.size() * 2));
-    if (filled_ && need_ > initial_capacity_ && buf_.capacity() * 2 <= read_ahead_)
-      want = std::max(want, buf_.capacity() * 2);
     if (buf_.capacity() < want) buf_.reserve(want);
     std::size_t room = buf_.capacity() - buf_.size();
-    room_ = room;
     return {buf_.prepare(room), room};
   }
-  void commit(std::size_t n) noexcept {
-    buf_.commit(n);
-    filled_ = n == room_;
-  }
+  void commit(std::size_t n) noexcept { buf_.commit(n); }
 
   /// Feeds bytes by copying (for tests and in-memory transports).
   void feed(std::span<const char> bytes) {
@@ -129,10 +116,6 @@ class frame_reader {
   }
 
   std::size_t max_frame_size_;
-  std::size_t initial_capacity_;
-  std::size_t read_ahead_;
-  std::size_t room_ = 0;   // the room the last prepare() gave
-  bool filled_ = false;    // the last commit filled it
   byte_buffer buf_;
   std::size_t start_ = 0;  // first byte not yet returned as a frame
   std::size_t need_ = 0;   // total size of the pending frame, once its header is known

@@ -12,8 +12,7 @@ namespace occams_rpc::session {
 OCCAMS_RPC_DECL client_session::client_session(const client_config& cfg, logger log)
     : cfg_(cfg),
       log_(std::move(log)),
-      // Big reads for big frames, within what the connection may keep after them.
-      reader_(cfg.max_frame_size, cfg.buffer_size, cfg.max_retained_buffers / 4),
+      reader_(cfg.max_frame_size, cfg.buffer_size),
       pending_(cfg.buffer_size),
       writing_(cfg.buffer_size),
       // A batch that grew past 16 buffers keeps its memory while large batches follow and

@@ -16,8 +16,7 @@ OCCAMS_RPC_DECL server_session::server_session(const server_config& cfg, logger 
       log_(std::move(log)),
       peer_(std::move(peer)),
       budget_(budget),
-      // Big reads for big frames, within what the connection may keep after them.
-      reader_(cfg.max_frame_size, cfg.buffer_size, cfg.max_retained_buffers / 4),
+      reader_(cfg.max_frame_size, cfg.buffer_size),
       pending_(cfg.buffer_size),
       writing_(cfg.buffer_size),
       // A batch that grew past 16 buffers keeps its memory while large batches follow and
