@@ -4,7 +4,9 @@
 
 #include "unit/support/alloc_counter.hpp"
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <string_view>
 #include <vector>
 
 using namespace occams_rpc;
@@ -95,6 +98,53 @@ TEST_CASE("async_call_into writes the response into the caller's storage and all
   long counted = allocations_of(calls, 2000, 2000, failures);
   CHECK(failures == 0);
   INFO("allocations during 2000 calls: " << counted);
+  CHECK(counted == 0);
+}
+
+TEST_CASE("the W3 shape (8 calls of 256 KiB in flight on one connection) allocates nothing once warm, on the "
+          "client and the server", "[stream][alloc]") {
+  // 8 loops call async_call_into without pause; the test counts the allocations made while
+  // the loops complete `measured` calls in all, after `warm`. The loops are started once, so
+  // their coroutine frames are not counted; a timer that the loop completing the last call
+  // of a phase cancels wakes the test (no polling).
+  constexpr int loops = 8, warm = 80, measured = 160;
+  std::string blob(256 * 1024, 'b');
+  for (std::size_t i = 0; i < blob.size(); i += 4096) blob[i] = static_cast<char>('a' + i / 4096 % 26);
+  asio::io_context io;
+  server srv(io.get_executor(), echo{}, {.timer_tick = 10ms});
+  auto where = srv.listen(listen_address(false));
+  int completed = 0, failures = 0, target = warm, running = 0;
+  bool stop = false;
+  long counted = -1;
+  asio::steady_timer phase(io);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where, {.timeout_tick = 10ms});
+    auto loop = [&]() -> asio::awaitable<void> {
+      call_response response;
+      ++running;
+      while (!stop) {
+        auto [ec] = co_await client.async_call_into(1, text_bytes("m"), text_bytes(blob), response, tok);
+        if (ec || response.blob.view() != std::string_view(blob)) ++failures;
+        if (++completed == target) phase.cancel();
+      }
+      if (--running == 0) phase.cancel();
+    };
+    phase.expires_at(asio::steady_timer::time_point::max());
+    for (int i = 0; i < loops; ++i) asio::co_spawn(io, loop(), asio::detached);
+    co_await phase.async_wait(tok);
+    co_await sleep_for(50ms);  // both sides' tick timers fire once, outside the count
+    target = completed + measured;
+    phase.expires_at(asio::steady_timer::time_point::max());
+    occams_rpc::test::counting_allocations counter;
+    co_await phase.async_wait(tok);
+    counted = static_cast<long>(counter.stop());
+    stop = true;
+    phase.expires_at(asio::steady_timer::time_point::max());
+    co_await phase.async_wait(tok);  // every loop has seen stop
+  });
+  CHECK(failures == 0);
+  CHECK(running == 0);
+  INFO("allocations during " << measured << " calls of 256 KiB, 8 in flight: " << counted);
   CHECK(counted == 0);
 }
 
