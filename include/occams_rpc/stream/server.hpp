@@ -328,6 +328,8 @@ class basic_server {
     else if (!st->stopping && ec)
       st->log.info("connection from {} failed to start: {}", st->transport.describe_peer(s), ec.message());
     if (st->stopping || result.index() == 1 || ec) {
+      if (!st->stopping && st->cfg.observer)
+        st->cfg.observer->on_event(call_side::server, observer_event::connection_rejected);
       st->transport.close(s);
       connection_gone(st);
       co_return;
