@@ -129,9 +129,12 @@ TEST_CASE("the exporter answers 404 and 405, closes hostile HTTP peers, and stil
     std::lock_guard lock(m);
     logged.emplace_back(s);
   });
+  // `http` closes silent peers after 300 ms; `capped` holds them (60 s) to test the cap.
   metrics::exporter http(io.get_executor(), reg,
-                         {.max_connections = 3, .timeout = std::chrono::milliseconds{300}, .max_header_bytes = 1024, .log = log});
+                         {.timeout = std::chrono::milliseconds{300}, .max_header_bytes = 1024, .log = log});
   auto ep = endpoint_of(http.listen(parse_address("127.0.0.1:0")));
+  metrics::exporter capped(io.get_executor(), reg, {.max_connections = 3, .timeout = std::chrono::seconds{60}, .log = log});
+  auto capped_ep = endpoint_of(capped.listen(parse_address("127.0.0.1:0")));
 
   std::string not_found, not_allowed, too_large, with_body, normal, refused, silent_got, after_silent;
   run(io, [&]() -> asio::awaitable<void> {
@@ -141,30 +144,31 @@ TEST_CASE("the exporter answers 404 and 405, closes hostile HTTP peers, and stil
     too_large = co_await http_exchange(ep, "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
     with_body = co_await http_exchange(ep, "GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
 
-    // Two peers that never finish their request hold two of the three connections.
+    // A peer that never finishes its request is closed by the timeout, unanswered.
+    tcp::socket slow(ex);
+    co_await slow.async_connect(ep, asio::deferred);
+    co_await asio::async_write(slow, asio::buffer(std::string_view("GET /metrics HTTP/1.1\r\n")), asio::deferred);
+    auto [sec, sn] = co_await asio::async_read(slow, asio::dynamic_buffer(silent_got), tok);
+    CHECK(sec == asio::error::eof);
+
+    // Two silent peers hold two of `capped`'s three connections; a scrape is served meanwhile.
     std::vector<tcp::socket> silent;
     for (int i = 0; i < 2; ++i) {
       silent.emplace_back(ex);
-      co_await silent.back().async_connect(ep, asio::deferred);
-      co_await asio::async_write(silent.back(), asio::buffer(std::string_view("GET /metrics HTTP/1.1\r\n")), asio::deferred);
+      co_await silent.back().async_connect(capped_ep, asio::deferred);
+      co_await asio::async_write(silent.back(), asio::buffer(std::string_view("GET /metrics HTTP/1.1\r\n")),
+                                 asio::deferred);
     }
-    co_await wait_until([&] { return http.connection_count() == 2; });
-    normal = co_await scrape(ep);  // the third connection: served while they wait
+    co_await wait_until([&] { return capped.connection_count() == 2; });
+    normal = co_await scrape(capped_ep);
     // With three open, a fourth is closed at once, unanswered.
-    tcp::socket third(ex);
-    co_await third.async_connect(ep, asio::deferred);
-    co_await wait_until([&] { return http.connection_count() == 3; });
-    refused = co_await http_exchange(ep, "GET /metrics HTTP/1.1\r\n\r\n");
-    // The silent peers are closed by the timeout (read returns EOF, nothing answered).
-    for (auto& s : silent) {
-      std::string got;
-      auto [ec, n] = co_await asio::async_read(s, asio::dynamic_buffer(got), tok);
-      CHECK(ec == asio::error::eof);
-      silent_got += got;
-    }
-    third.close();
-    co_await wait_until([&] { return http.connection_count() == 0; });
-    after_silent = co_await scrape(ep);
+    silent.emplace_back(ex);
+    co_await silent.back().async_connect(capped_ep, asio::deferred);
+    co_await wait_until([&] { return capped.connection_count() == 3; });
+    refused = co_await http_exchange(capped_ep, "GET /metrics HTTP/1.1\r\n\r\n");
+    for (auto& s : silent) s.close();  // the exporter sees them go and frees their places
+    co_await wait_until([&] { return capped.connection_count() == 0; });
+    after_silent = co_await scrape(capped_ep);
   });
 
   CHECK(not_found.rfind("HTTP/1.1 404", 0) == 0);
