@@ -37,6 +37,7 @@ struct options {
   // TLS (occams_bench only): the server's certificate, key and client CA; the client's CA,
   // certificate, key and server name. The server speaks TLS with tls_cert, the client with tls_ca.
   std::string tls_cert, tls_key, tls_client_ca, tls_ca, tls_server_name;
+  std::string metrics;  // occams_bench: host:port of the Prometheus endpoint (empty: metrics off)
 
   bool has_tcp() const noexcept { return port.has_value(); }
   bool has_unix() const noexcept { return !unix_path.empty(); }
@@ -61,6 +62,8 @@ inline void usage(std::FILE* to, std::string_view prog) {
              "TLS (occams_bench): server --tls-cert FILE --tls-key FILE [--tls-client-ca FILE];\n"
              "                    client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
              "       {0} client ... --calls C   (instead of --duration and --warmup)\n"
+             "--metrics ADDR (occams_bench, server or client): count every call in a metrics::registry\n"
+             "and serve it at http://ADDR/metrics (host:port; port 0: a free one, printed on stderr).\n"
              "The server needs --port or --unix (or both); the client uses --unix if given, else TCP.\n"
              "--threads T: server threads (raw_bench: one SO_REUSEPORT listener each; occams_bench: one\n"
              "listener handing connections to the threads in turn); client threads (connection i and its\n"
@@ -119,6 +122,7 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
     else if (arg == "--tls-client-ca") o.tls_client_ca = v;
     else if (arg == "--tls-ca") o.tls_ca = v;
     else if (arg == "--tls-server-name") o.tls_server_name = v;
+    else if (arg == "--metrics") ok = !(o.metrics = v).empty();
     else return fail(fmt::format("unknown option '{}'", arg));
     if (!ok) return fail(fmt::format("invalid value '{}' for {}", v, arg));
   }
@@ -127,6 +131,7 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
   bool any_tls = !(o.tls_cert.empty() && o.tls_key.empty() && o.tls_client_ca.empty() && o.tls_ca.empty() &&
                    o.tls_server_name.empty());
   if (any_tls && prog != "occams_bench") return fail("the --tls-* options are occams_bench's");
+  if (!o.metrics.empty() && prog != "occams_bench") return fail("--metrics is occams_bench's");
   if (o.tls_cert.empty() != o.tls_key.empty()) return fail("--tls-cert and --tls-key go together");
   if (o.role == mode::server && (!o.tls_ca.empty() || !o.tls_server_name.empty()))
     return fail("--tls-ca and --tls-server-name are client options");

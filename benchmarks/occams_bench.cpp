@@ -5,6 +5,8 @@
 //                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
 //                       [--unix PATH] [--api | --pool] [--threads T]
 //   occams_bench client ... --calls C      (exactly C calls, no timed window: for callgrind)
+//   Metrics: server or client --metrics HOST:PORT (a metrics::registry observes every call,
+//            served at http://HOST:PORT/metrics from a thread of its own)
 //   TLS: server --tls-cert FILE --tls-key FILE [--tls-client-ca FILE];
 //        client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]
 //
@@ -20,6 +22,7 @@
 #include "server_lifetime.hpp"
 
 #include <occams_rpc.hpp>
+#include <occams_rpc/metrics/exporter.hpp>
 #include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -41,6 +44,7 @@
 #include <type_traits>
 #include <span>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -74,17 +78,55 @@ struct bench_dispatch {
   }
 };
 
+/// --metrics ADDR: a registry that observes every call, served by an exporter on a thread of
+/// its own (a scrape never runs on a benchmark thread). Off (no observer) without the flag.
+struct metrics_endpoint {
+  metrics::registry registry;
+  asio::io_context io{1};
+  std::optional<metrics::exporter> exporter;
+  std::thread thread;
+
+  explicit metrics_endpoint(const address& where) {
+    exporter.emplace(io.get_executor(), registry, metrics::exporter_config{.log = logger::to_stderr(log_level::warn)});
+    fmt::print(stderr, "occams_bench: metrics on {}\n", exporter->listen(where).to_string());
+    thread = std::thread([this] { io.run(); });
+  }
+  ~metrics_endpoint() {
+    io.stop();
+    thread.join();
+  }
+};
+
+/// The --metrics address, or why it is wrong (a usage error).
+std::optional<address> metrics_address(const bench::options& opt, bool& bad) {
+  bad = false;
+  if (opt.metrics.empty()) return std::nullopt;
+  address a;
+  if (parse_address(opt.metrics, a) || a.is_unix()) {
+    fmt::print(stderr, "occams_bench: --metrics needs host:port, not '{}'\n", opt.metrics);
+    bad = true;
+    return std::nullopt;
+  }
+  return a;
+}
+
 // --- server ---------------------------------------------------------------------------
 
 /// --threads T: the server on a runtime::context_pool of T threads (T = 1 too: one thread
 /// besides main, as before); its one listener hands connections to the threads in turn.
 template <class Transport>
-int serve(const bench::options& opt, Transport transport) {
+int serve(const bench::options& opt, Transport transport, const std::optional<address>& metrics_on) {
+  std::optional<metrics_endpoint> metrics;  // outlives the server
+  if (metrics_on) metrics.emplace(*metrics_on);
   runtime::context_pool pool(opt.threads);
   // A short close wait: at the end of a run nothing should still be in flight.
   server_config cfg{.close_wait = std::chrono::seconds(2)};
   bench_dispatch dispatch;
   dispatch.routes.add<Bench>(bench_service{});
+  if (metrics) {
+    metrics->registry.declare_methods(dispatch.routes);
+    cfg.observer = &metrics->registry;
+  }
   basic_server<bench_dispatch, Transport> srv(pool.executors(), std::move(dispatch), cfg,
                                               logger::to_stderr(log_level::warn), std::move(transport));
   if (opt.has_tcp()) fmt::print("listening on {}\n", srv.listen(address::tcp(opt.host, *opt.port)).to_string());
@@ -100,8 +142,12 @@ int serve(const bench::options& opt, Transport transport) {
 }
 
 int run_server(const bench::options& opt) {
-  if (opt.tls_cert.empty()) return serve(opt, socket_transport{});
-  return serve(opt, tls_transport::server(tls_server_options::from_files(opt.tls_cert, opt.tls_key, opt.tls_client_ca)));
+  bool bad = false;
+  auto metrics_on = metrics_address(opt, bad);
+  if (bad) return bench::exit_usage;
+  if (opt.tls_cert.empty()) return serve(opt, socket_transport{}, metrics_on);
+  return serve(opt, tls_transport::server(tls_server_options::from_files(opt.tls_cert, opt.tls_key, opt.tls_client_ca)),
+               metrics_on);
 }
 
 // --- client ---------------------------------------------------------------------------
@@ -196,6 +242,9 @@ asio::awaitable<void> request_loop(client_run& run, Call call) {
   --run.live_loops;
 }
 
+/// The client's --metrics registry (null without the flag), set by run_client.
+call_observer* client_observer = nullptr;
+
 /// Client thread k of T: connections k, k + T, k + 2T, ... and their loops, all on this
 /// thread's executor, with this thread's measured window (`run`).
 template <class Transport>
@@ -204,6 +253,7 @@ asio::awaitable<int> run_stream_client(const bench::options& opt, Transport tran
   auto ex = co_await asio::this_coro::executor;
   address to = opt.has_unix() ? address::unix_socket(opt.unix_path) : address::tcp(opt.host, *opt.port);
   client_config cfg{.window = opt.inflight};
+  cfg.observer = client_observer;
   // OCCAMS_BENCH_EXTENSIONS=1: the client negotiates the v1 extensions, so every request
   // carries its deadline (measures their cost; docs/protocol.md, "v1 extensions").
   cfg.extensions = std::getenv("OCCAMS_BENCH_EXTENSIONS") != nullptr;
@@ -285,6 +335,11 @@ void make_pool(std::optional<Pool>& pool, const std::vector<asio::any_io_executo
 /// of T threads, thread k running run_stream_client(k) (or run_pool_client); thread 0's window
 /// reports for all.
 int run_client(const bench::options& opt) {
+  bool bad = false;
+  auto metrics_on = metrics_address(opt, bad);
+  if (bad) return bench::exit_usage;
+  std::optional<metrics_endpoint> metrics;  // outlives the streams
+  if (metrics_on) client_observer = &metrics.emplace(*metrics_on).registry;
   std::vector<std::unique_ptr<client_run>> runs;
   for (std::uint32_t k = 0; k < opt.threads; ++k) runs.push_back(std::make_unique<client_run>(opt));
   std::vector<int> status(opt.threads, bench::exit_failed);
@@ -298,6 +353,7 @@ int run_client(const bench::options& opt) {
 
   address to = opt.has_unix() ? address::unix_socket(opt.unix_path) : address::tcp(opt.host, *opt.port);
   client_config cfg{.window = opt.inflight};
+  cfg.observer = client_observer;
   pool_config pcfg{.connections = opt.connections};
   std::optional<client_pool> plain_pool;
   std::optional<basic_client_pool<tls_transport>> tls_pool;

@@ -8,7 +8,7 @@
 #
 #   benchmarks/run.sh [--duration S] [--warmup S] [--quick] [--runs R]
 #                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4,MC] [--out DIR] [--tls]
-#                     [--pool]
+#                     [--pool] [--metrics]
 #
 # --duration S: measured seconds per run (5); --warmup S: warm-up seconds (0.5);
 # --quick: duration 1, warm-up 0.2; --runs R: runs per cell (2). BUILD_JOBS (default 1) is
@@ -23,6 +23,9 @@
 # beside stream@plain and api@plain, with a "vs plain" column: TLS's figure over plaintext's.
 # --pool: a "pool" system too (pool@LABEL with --bin-dir): occams_bench client --pool, the
 # stream layer's calls through one client_pool of N connections.
+# --metrics: each stream/API system twice, as SYSTEM@off and SYSTEM@metrics (server and client
+# with --metrics 127.0.0.1:0: a metrics::registry observes every call on both sides; nothing
+# scrapes it during the run), with a "vs off" column: metrics on over off. This checkout only.
 # The JSON lines go to build/release/bench-results/<time>.jsonl (or --out DIR). Every process
 # this script starts is waited for, and only the server PIDs it started are ever killed.
 set -u
@@ -37,6 +40,7 @@ only_workloads=
 out_dir=
 tls=0
 pool=0
+metrics=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
@@ -48,13 +52,15 @@ while [[ $# -gt 0 ]]; do
     --out) out_dir=${2:?--out needs a value}; shift 2 ;;
     --tls) tls=1; shift ;;
     --pool) pool=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --metrics) metrics=1; shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs must be a positive integer" >&2; exit 2; }
 [[ $tls -eq 0 || ${#bin_dirs[@]} -eq 0 ]] || { echo "run.sh: --tls runs this checkout's build only (no --bin-dir)" >&2; exit 2; }
+[[ $metrics -eq 0 || ( ${#bin_dirs[@]} -eq 0 && $tls -eq 0 ) ]] || { echo "run.sh: --metrics runs this checkout's build only (no --bin-dir, no --tls)" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 check_bin_dirs occams_bench raw_bench
@@ -102,6 +108,17 @@ if [[ ${#bin_dirs[@]} -gt 0 ]]; then
   done
 elif [[ $pool -eq 1 ]]; then
   systems+=("pool|$bin/occams_bench|--pool|")
+fi
+
+if [[ $metrics -eq 1 ]]; then  # each system off, then on
+  paired=()
+  for s in "${systems[@]}"; do
+    IFS='|' read -r label exe extra server_extra <<<"$s"
+    if [[ $label == raw* ]]; then paired+=("$s"); continue; fi
+    paired+=("$label@off|$exe|$extra|$server_extra"
+             "$label@metrics|$exe|$extra --metrics 127.0.0.1:0|$server_extra --metrics 127.0.0.1:0")
+  done
+  systems=("${paired[@]}")
 fi
 
 workloads=("W1 1 128 64" "W2 8 32 64" "W3 1 8 262144" "W4 1 1 64")

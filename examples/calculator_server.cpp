@@ -1,6 +1,7 @@
 // calculator_server: the typed API's server side (see calculator_services.hpp).
 //
 //   calculator_server [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+//                     [--metrics ADDR]
 //
 // Serves CalService (inc, add, div) and EchoService (repeat, io_error) with one api::router,
 // and the reflection service rpc_reflection (`occams list ADDR` prints the listing).
@@ -8,10 +9,13 @@
 // port). With --tls-cert and --tls-key it serves over TLS (docs/tls.md); --tls-client-ca also
 // requires every client to present a certificate that CA signed (mutual TLS). Prints exactly
 // one line to stdout, "listening on <address>", then serves until SIGINT or SIGTERM, and shuts
-// down gracefully.
+// down gracefully. With --metrics host:port it also serves Prometheus metrics at
+// http://ADDR/metrics (docs/observability.md), on a thread of their own, and prints a second
+// line, "metrics on <address>".
 
 #include "calculator_services.hpp"
 
+#include <occams_rpc/metrics/exporter.hpp>
 #include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -25,8 +29,10 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace asio = boost::asio;
 using namespace occams_rpc;
@@ -38,22 +44,45 @@ constexpr std::string_view usage =
     "  ADDR: host:port, [v6]:port, /path or unix:/path (default 127.0.0.1:0)\n"
     "  --tls-cert FILE       serve over TLS with this PEM certificate chain\n"
     "  --tls-key FILE        and this PEM private key\n"
-    "  --tls-client-ca FILE  mutual TLS: clients need a certificate this CA signed\n";
+    "  --tls-client-ca FILE  mutual TLS: clients need a certificate this CA signed\n"
+    "  --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics (host:port; port 0: a free one)\n";
 
 /// Serves until SIGINT or SIGTERM through `transport`.
 template <class Transport>
-void serve(const address& where, Transport transport) {
+void serve(const address& where, Transport transport, const std::optional<address>& metrics_on) {
   asio::io_context io(1);
   auto log = logger::to_stderr(log_level::warn);
   // One router serves both services; it routes "CalService.add" to calculator::add. With
   // reflection, `occams list ADDR` shows their methods and signatures.
   api::router routes(log);
   routes.add<CalService>(calculator{}).add<EchoService>(echo{}).enable_reflection();
-  basic_server<api::router, Transport> srv(io.get_executor(), std::move(routes), server_config{}, log,
-                                           std::move(transport));
+  metrics::registry registry({.log = log});
+  registry.declare_methods(routes);  // other method names count as method="unknown"
+  server_config cfg;
+  if (metrics_on) cfg.observer = &registry;
+  basic_server<api::router, Transport> srv(io.get_executor(), std::move(routes), cfg, log, std::move(transport));
   address local = srv.listen(where);
+  // The exporter's scrapes run on their own thread, never on the server's.
+  asio::io_context metrics_io(1);
+  std::optional<metrics::exporter> exporter;
+  std::optional<address> metrics_local;
+  if (metrics_on) {
+    exporter.emplace(metrics_io.get_executor(), registry, metrics::exporter_config{.log = log});
+    metrics_local = exporter->listen(*metrics_on);
+  }
   fmt::print("listening on {}\n", local.to_string());
+  if (metrics_local) fmt::print("metrics on {}\n", metrics_local->to_string());
   std::fflush(stdout);
+  std::thread metrics_thread;
+  if (exporter) metrics_thread = std::thread([&] { metrics_io.run(); });
+  struct joiner {  // stops the exporter's thread before the registry goes
+    asio::io_context& io;
+    std::thread& t;
+    ~joiner() {
+      io.stop();
+      if (t.joinable()) t.join();
+    }
+  } stop_metrics{metrics_io, metrics_thread};
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::co_spawn(
@@ -75,6 +104,7 @@ void serve(const address& where, Transport transport) {
 int main(int argc, char** argv) {
   std::string listen_on = "127.0.0.1:0";
   std::string tls_cert, tls_key, tls_client_ca;
+  std::optional<address> metrics_on;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     bool has_value = i + 1 < argc;
@@ -82,6 +112,14 @@ int main(int argc, char** argv) {
     else if (arg == "--tls-cert" && has_value) tls_cert = argv[++i];
     else if (arg == "--tls-key" && has_value) tls_key = argv[++i];
     else if (arg == "--tls-client-ca" && has_value) tls_client_ca = argv[++i];
+    else if (arg == "--metrics" && has_value) {
+      address a;
+      if (parse_address(argv[++i], a) || a.is_unix()) {
+        fmt::print(stderr, "calculator_server: --metrics needs host:port, not '{}'\n{}", argv[i], usage);
+        return 2;
+      }
+      metrics_on = a;
+    }
     else {
       fmt::print(arg == "-h" || arg == "--help" ? stdout : stderr, "{}", usage);
       return arg == "-h" || arg == "--help" ? 0 : 2;
@@ -100,9 +138,9 @@ int main(int argc, char** argv) {
 
   try {
     if (tls_cert.empty()) {
-      serve(where, socket_transport{});
+      serve(where, socket_transport{}, metrics_on);
     } else {
-      serve(where, tls_transport::server(tls_server_options::from_files(tls_cert, tls_key, tls_client_ca)));
+      serve(where, tls_transport::server(tls_server_options::from_files(tls_cert, tls_key, tls_client_ca)), metrics_on);
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "calculator_server: {}\n", e.what());

@@ -31,4 +31,5 @@ start_server() {
     return 1
   fi
   printf -v "$var" '%s' "${line#listening on }"
+  server_fd=$fd  # the rest of its stdout (e.g. calculator_server's "metrics on ADDR")
 }

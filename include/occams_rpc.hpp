@@ -37,3 +37,7 @@
 #include <occams_rpc/api/type_name.hpp>
 
 #include <occams_rpc/runtime/context_pool.hpp>
+
+#include <occams_rpc/metrics/call_observer.hpp>
+#include <occams_rpc/metrics/observer_pair.hpp>
+#include <occams_rpc/metrics/registry.hpp>

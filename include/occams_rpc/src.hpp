@@ -15,3 +15,5 @@
 #include <occams_rpc/session/impl/pool_keeper_fsm.ipp>
 #include <occams_rpc/session/impl/server_session.ipp>
 #include <occams_rpc/runtime/impl/context_pool.ipp>
+#include <occams_rpc/metrics/impl/registry.ipp>
+#include <occams_rpc/metrics/impl/exporter.ipp>

@@ -27,17 +27,17 @@ struct echo {
 
 /// Makes `warm` calls with `calls(client, n, failures)` on a fresh echo server (buffers and
 /// pools grow), then `measured` more while counting this thread's allocations: client and
-/// server both.
+/// server both. With `observer`, both sides tell it of every call.
 template <class Calls>
-long allocations_of(Calls& calls, int warm, int measured, int& failures) {
+long allocations_of(Calls& calls, int warm, int measured, int& failures, call_observer* observer = nullptr) {
   asio::io_context io;
   // Short ticks: both sides' tick timers fire during the warm-up (a slow build, under TSan
   // say, would otherwise meet its first tick, and one-time cache growth, while counting).
-  server srv(io.get_executor(), echo{}, {.timer_tick = 10ms});  // answers with the request's own buffers: no copy
+  server srv(io.get_executor(), echo{}, {.timer_tick = 10ms, .observer = observer});  // answers with the request's own buffers: no copy
   auto where = srv.listen(listen_address(true));
   long counted = -1;
   run(io, [&]() -> asio::awaitable<void> {
-    auto client = co_await connect(where, {.timeout_tick = 10ms});
+    auto client = co_await connect(where, {.timeout_tick = 10ms, .observer = observer});
     co_await calls(client, warm, failures);
     co_await sleep_for(50ms);
     co_await calls(client, warm / 10, failures);
@@ -64,6 +64,29 @@ TEST_CASE("steady-state calls allocate nothing on the client and server hot path
   CHECK(failures == 0);
   INFO("allocations during 2000 calls: " << counted);
   CHECK(counted == 0);
+}
+
+TEST_CASE("steady-state calls allocate nothing with metrics on: a registry counts them on both sides", "[stream][alloc][metrics]") {
+  const std::string msg(64, 'm');
+  call_response buffers;
+  auto calls = [&](client_stream& c, int n, int& failures) -> asio::awaitable<void> {
+    for (int i = 0; i < n; ++i) {
+      auto [ec, r] = co_await c.async_call(1, text_bytes(msg), {}, std::move(buffers), tok);
+      if (ec || r.msg.size() != msg.size()) ++failures;
+      buffers = std::move(r);
+    }
+  };
+  metrics::registry reg;
+  int failures = 0;
+  long counted = allocations_of(calls, 2000, 2000, failures, &reg);
+  CHECK(failures == 0);
+  INFO("allocations during 2000 calls: " << counted);
+  CHECK(counted == 0);
+  // The calls were counted: 2000 + 200 + 2000 on each side.
+  std::string text = reg.scrape();
+  INFO(text);
+  CHECK(text.find("occams_rpc_calls_completed_total{side=\"server\",action=\"1\",outcome=\"ok\"} 4200\n") != std::string::npos);
+  CHECK(text.find("occams_rpc_calls_completed_total{side=\"client\",action=\"1\",outcome=\"ok\"} 4200\n") != std::string::npos);
 }
 
 TEST_CASE("echoing large blobs allocates nothing once warm: the server keeps large buffers within its budget", "[stream][alloc]") {

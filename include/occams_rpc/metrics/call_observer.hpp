@@ -29,6 +29,17 @@ namespace occams_rpc {
 
 enum class call_side : std::uint8_t { server, client };
 
+/// What happens to connections and waiting calls, outside any one call (on_event).
+enum class observer_event : std::uint8_t {
+  connection_opened,    ///< server: a connection started (after its start step, e.g. TLS)
+  connection_closed,    ///< server: a started connection closed
+  connection_rejected,  ///< server: an accepted connection failed or timed out in its start step
+  budget_wait,          ///< server: a connection stopped reading to wait for the memory budget
+  window_wait,          ///< client: a call waits for a window slot (the window was full)
+  reconnect,            ///< client_pool: a connection was made again after one was lost
+};
+inline constexpr std::size_t observer_event_count = 6;
+
 /// One call as an observer sees it. The views are valid during the observer's call only.
 struct call_info {
   call_side side = call_side::server;
@@ -59,6 +70,8 @@ class call_observer {
   virtual void on_call_start(const call_info&) noexcept {}
   /// A server queued the answer; a client's call completed (value, error, timeout, cancel).
   virtual void on_call_end(const call_info&) noexcept = 0;
+  /// A connection or waiting event (optional to override); same threads and rules as above.
+  virtual void on_event(call_side, observer_event) noexcept {}
 };
 
 }  // namespace occams_rpc

@@ -379,6 +379,7 @@ class basic_client_pool {
   static asio::awaitable<void> keep(std::shared_ptr<state> st, member* m) {
     session::pool_keeper_fsm& fsm = m->fsm;
     session::keeper_action next = fsm.start(clock::now());
+    bool connected_before = false;  // a later connect is a reconnect (call_observer::on_event)
     for (;;) {
       switch (next.step) {
         case session::keeper_step::connect: {
@@ -398,6 +399,8 @@ class basic_client_pool {
             co_return;
           }
           m->s = std::move(s);
+          if (std::exchange(connected_before, true) && st->ccfg.observer)
+            st->ccfg.observer->on_event(call_side::client, observer_event::reconnect);
           count_up(*st);
           // A connection lost between health checks leaves the count at once.
           m->s.async_wait_closed([w = std::weak_ptr<state>(st)](std::error_code) {

@@ -329,6 +329,8 @@ class basic_server {
       st->log.info("connection from {} failed to start: {}", st->transport.describe_peer(s),
                    describe_start_failure(st->transport, s, ec));
     if (st->stopping || result.index() == 1 || ec) {
+      if (!st->stopping && st->cfg.observer)
+        st->cfg.observer->on_event(call_side::server, observer_event::connection_rejected);
       st->transport.close(s);
       connection_gone(st);
       co_return;

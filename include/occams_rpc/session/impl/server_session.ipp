@@ -1,6 +1,7 @@
 // server_session's bodies (compiled once in the compiled mode).
 #pragma once
 
+#include <occams_rpc/metrics/call_observer.hpp>
 #include <occams_rpc/session/server_session.hpp>
 
 #include <boost/asio/error.hpp>  // the eof error code only
@@ -350,6 +351,7 @@ inline void server_session::reserve_for_pending_frame(clock::time_point now) {
              budget_.used(), budget_.limit());
   frame_deadline_.pause();
   waiting_for_budget_ = true;
+  if (cfg_.observer) cfg_.observer->on_event(call_side::server, observer_event::budget_wait);
   budget_wait_started_ = now;
 }
 

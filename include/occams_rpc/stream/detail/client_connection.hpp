@@ -182,6 +182,7 @@ class client_connection final
     }
     // The window is full: wait in FIFO order for a slot. The session's queue holds it until
     // it comes back through next_granted(), where adopt() takes ownership again.
+    if (observer_) observer_->on_event(call_side::client, observer_event::window_wait);
     auto w = std::make_unique<window_waiter>();
     w->act = act;
     w->msg = msg;

@@ -111,7 +111,10 @@ class server_connection final
   }
 
   /// Starts the reader and the writer; the connection owns itself from now on.
-  void start() { this->start_loops(this->shared_from_this()); }
+  void start() {
+    if (observer_) observer_->on_event(call_side::server, observer_event::connection_opened);
+    this->start_loops(this->shared_from_this());
+  }
 
   const asio::any_io_executor& executor() const noexcept override { return ex_; }
 
@@ -263,6 +266,7 @@ class server_connection final
   void run_ready_work(clock::time_point now) { dispatch_ready(now); }
   void on_bytes_read(clock::time_point now) { dispatch_ready(now); }
   void on_transport_closed() {
+    if (observer_) observer_->on_event(call_side::server, observer_event::connection_closed);
     if (auto f = std::move(on_closed_)) f(this);
   }
   bool holds_nothing() const noexcept { return session_.in_flight() == 0; }
