@@ -34,6 +34,7 @@ struct options {
   long server_pid = 0;   // 0: no server CPU figure
   bool api = false;
   bool pool = false;  // client (occams_bench): calls through one client_pool of N connections
+  bool failover = false;  // client (occams_bench): calls through one failover_pool (one address, N connections)
   // TLS (occams_bench only): the server's certificate, key and client CA; the client's CA,
   // certificate, key and server name. The server speaks TLS with tls_cert, the client with tls_ca.
   std::string tls_cert, tls_key, tls_client_ca, tls_ca, tls_server_name;
@@ -58,7 +59,7 @@ inline void usage(std::FILE* to, std::string_view prog) {
              "usage: {0} server --port P [--host H] [--threads T] [--lifetime S] [--unix PATH]\n"
              "       {0} client --port P --connections N --inflight W --payload B --duration S\n"
              "                  [--warmup S] [--workload NAME] [--server-pid PID] [--host H]\n"
-             "                  [--unix PATH] [--api | --pool] [--threads T]\n"
+             "                  [--unix PATH] [--api | --pool | --failover] [--threads T]\n"
              "TLS (occams_bench): server --tls-cert FILE --tls-key FILE [--tls-client-ca FILE];\n"
              "                    client --tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]\n"
              "       {0} client ... --calls C   (instead of --duration and --warmup)\n"
@@ -70,6 +71,8 @@ inline void usage(std::FILE* to, std::string_view prog) {
              "W loops on thread i % T, each thread with its own measured window, the counts summed).\n"
              "--pool (occams_bench): the calls go through one client_pool of N connections (over the T\n"
              "threads), each thread's W x (its share of N) loops calling it from that thread.\n"
+             "--failover (occams_bench): the same through one failover_pool of the one address (default\n"
+             "failover_config, N connections): the failover layer's own cost over --pool.\n"
              "--calls C: exactly C calls in all (at least N x W), no warm-up, then stop (for callgrind).\n",
              prog);
 }
@@ -101,6 +104,7 @@ inline std::optional<options> parse_options(int argc, char** argv, std::string_v
     std::string_view arg = argv[i];
     if (arg == "--api") { o.api = true; continue; }
     if (arg == "--pool") { o.pool = true; continue; }
+    if (arg == "--failover") { o.pool = o.failover = true; continue; }
     if (i + 1 >= argc) return fail(fmt::format("'{}' needs a value or is unknown", arg));
     std::string_view v = argv[++i];
     bool ok = true;

@@ -3,7 +3,7 @@
 //   occams_bench server --port P [--host H] [--threads T] [--lifetime S] [--unix PATH]
 //   occams_bench client --port P --connections N --inflight W --payload B --duration S
 //                       [--warmup S] [--workload NAME] [--server-pid PID] [--host H]
-//                       [--unix PATH] [--api | --pool] [--threads T]
+//                       [--unix PATH] [--api | --pool | --failover] [--threads T]
 //   occams_bench client ... --calls C      (exactly C calls, no timed window: for callgrind)
 //   Metrics: server or client --metrics HOST:PORT (a metrics::registry observes every call,
 //            served at http://HOST:PORT/metrics from a thread of its own)
@@ -290,6 +290,14 @@ asio::awaitable<int> run_stream_client(const bench::options& opt, Transport tran
   co_return bench::exit_ok;
 }
 
+/// Whether the pool's connections are up: all N of a client_pool; a failover_pool's one
+/// address (its other connections come up during the warm-up).
+template <class Pool>
+bool pool_ready(Pool& pool, std::uint32_t connections) {
+  if constexpr (requires { pool.healthy_connections(); }) return pool.healthy_connections() >= connections;
+  else return !pool.healthy_addresses().empty();
+}
+
 /// --pool, client thread k of T: once the pool's N connections are up, W loops per connection
 /// of this thread's share (i % T == k), calling the pool from this thread; the last thread
 /// to finish closes the pool.
@@ -298,13 +306,13 @@ asio::awaitable<int> run_pool_client(const bench::options& opt, Pool& pool, clie
                                      std::atomic<std::uint32_t>& running) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
-  for (int i = 0; i < 10'000 && pool.healthy_connections() < opt.connections; ++i) {
+  for (int i = 0; i < 10'000 && !pool_ready(pool, opt.connections); ++i) {
     timer.expires_after(std::chrono::milliseconds(1));
     co_await timer.async_wait(tok);
   }
   int status = bench::exit_ok;
-  if (pool.healthy_connections() < opt.connections) {
-    fmt::print(stderr, "occams_bench: the pool did not connect to {}\n", pool.where().to_string());
+  if (!pool_ready(pool, opt.connections)) {
+    fmt::print(stderr, "occams_bench: the pool did not connect\n");
     status = bench::exit_failed;
   } else {
     for (std::uint32_t i = k; i < opt.connections; i += opt.threads)
@@ -357,6 +365,7 @@ int run_client(const bench::options& opt) {
   pool_config pcfg{.connections = opt.connections};
   std::optional<client_pool> plain_pool;
   std::optional<basic_client_pool<tls_transport>> tls_pool;
+  std::optional<failover_pool> fo_pool;
   std::atomic<std::uint32_t> running{opt.threads};
   for (std::uint32_t k = 0; k < opt.threads; ++k) {
     auto done = [&status, k](std::exception_ptr e, int s) {
@@ -364,7 +373,14 @@ int run_client(const bench::options& opt) {
       status[k] = s;
     };
     auto& ex = executors[k];
-    if (opt.pool && !tls) {
+    if (opt.failover && !tls) {
+      if (!fo_pool)
+        make_pool(fo_pool, executors, std::vector<address>{to}, cfg, failover_config{.pool = pcfg},
+                  logger::to_stderr(log_level::warn));
+      asio::co_spawn(ex, run_pool_client(opt, *fo_pool, *runs[k], k, running), done);
+    } else if (opt.failover) {
+      throw std::runtime_error("--failover runs without TLS");
+    } else if (opt.pool && !tls) {
       if (!plain_pool) make_pool(plain_pool, executors, to, cfg, pcfg, logger::to_stderr(log_level::warn));
       asio::co_spawn(ex, run_pool_client(opt, *plain_pool, *runs[k], k, running), done);
     } else if (opt.pool) {
@@ -386,7 +402,7 @@ int run_client(const bench::options& opt) {
   for (int s : status)
     if (s != bench::exit_ok) return s;
   for (std::uint32_t k = 1; k < opt.threads; ++k) runs[0]->m.absorb(runs[k]->m);
-  return runs[0]->m.conclude(opt.pool ? "occams-pool" : "occams");
+  return runs[0]->m.conclude(opt.failover ? "occams-failover" : opt.pool ? "occams-pool" : "occams");
 }
 
 }  // namespace

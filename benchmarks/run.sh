@@ -8,7 +8,7 @@
 #
 #   benchmarks/run.sh [--duration S] [--warmup S] [--quick] [--runs R]
 #                     [--bin-dir [LABEL=]DIR]... [--workloads W1,W2,W3,W4,MC] [--out DIR] [--tls]
-#                     [--pool] [--metrics]
+#                     [--pool] [--failover] [--metrics]
 #
 # --duration S: measured seconds per run (5); --warmup S: warm-up seconds (0.5);
 # --quick: duration 1, warm-up 0.2; --runs R: runs per cell (2). BUILD_JOBS (default 1) is
@@ -23,6 +23,8 @@
 # beside stream@plain and api@plain, with a "vs plain" column: TLS's figure over plaintext's.
 # --pool: a "pool" system too (pool@LABEL with --bin-dir): occams_bench client --pool, the
 # stream layer's calls through one client_pool of N connections.
+# --failover: a "failover" system too (failover@LABEL): occams_bench client --failover, the
+# same calls through one failover_pool of the one address (its default config).
 # --metrics: each stream/API system twice, as SYSTEM@off and SYSTEM@metrics (server and client
 # with --metrics 127.0.0.1:0: a metrics::registry observes every call on both sides; nothing
 # scrapes it during the run), with a "vs off" column: metrics on over off. This checkout only.
@@ -40,6 +42,7 @@ only_workloads=
 out_dir=
 tls=0
 pool=0
+failover=0
 metrics=0
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -52,8 +55,9 @@ while [[ $# -gt 0 ]]; do
     --out) out_dir=${2:?--out needs a value}; shift 2 ;;
     --tls) tls=1; shift ;;
     --pool) pool=1; shift ;;
+    --failover) failover=1; shift ;;
     --metrics) metrics=1; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -105,9 +109,11 @@ if [[ ${#bin_dirs[@]} -gt 0 ]]; then
     [[ $i -gt 0 ]] && ! cmp -s "$bin/raw_bench" "${bin_dirs[$i]}/raw_bench" && systems+=("raw@${bin_labels[$i]}|${bin_dirs[$i]}/raw_bench|")
     systems+=("stream@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench||" "api@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--api|")
     [[ $pool -eq 1 ]] && systems+=("pool@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--pool|")
+    [[ $failover -eq 1 ]] && systems+=("failover@${bin_labels[$i]}|${bin_dirs[$i]}/occams_bench|--failover|")
   done
-elif [[ $pool -eq 1 ]]; then
-  systems+=("pool|$bin/occams_bench|--pool|")
+else
+  [[ $pool -eq 1 ]] && systems+=("pool|$bin/occams_bench|--pool|")
+  [[ $failover -eq 1 ]] && systems+=("failover|$bin/occams_bench|--failover|")
 fi
 
 if [[ $metrics -eq 1 ]]; then  # each system off, then on
@@ -189,7 +195,7 @@ if [[ $multicore -eq 1 ]]; then
     for t in 1 2; do
       for s in "${systems[@]}"; do
         IFS='|' read -r label exe extra <<<"$s"
-        [[ -n $extra && $extra != --pool ]] && continue  # raw, stream and pool only
+        [[ -n $extra && $extra != --pool && $extra != --failover ]] && continue  # raw, stream and pools only
         run_pair "$label" "$exe" "$extra" "" "W2x16/T$t" 16 32 64 "$rep" "$t" || failures=$((failures + 1))
       done
     done

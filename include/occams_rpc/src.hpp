@@ -11,6 +11,7 @@
 #include <occams_rpc/transport/impl/address.ipp>
 #include <occams_rpc/transport/impl/socket_transport.ipp>
 #include <occams_rpc/session/impl/client_session.ipp>
+#include <occams_rpc/session/impl/balancer.ipp>
 #include <occams_rpc/session/impl/failover_fsm.ipp>
 #include <occams_rpc/session/impl/pool_keeper_fsm.ipp>
 #include <occams_rpc/session/impl/server_session.ipp>

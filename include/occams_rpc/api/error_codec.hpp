@@ -3,8 +3,16 @@
 // - std::string: an error string, flag 2, the raw UTF-8 bytes;
 // - any other type: encoded by the codec, sent as a flag-2 error string.
 // Specialise error_codec<E> for a type of your own, with the members of one of these kinds.
+//
+// An error type may also say where a failover_pool should retry the call (leader redirect,
+// docs/pools.md): a member `occams_rpc::failover_hint failover() const`, or a static
+// `failover_hint failover(const E&)` in its error_codec specialisation (for enums and
+// integers).
 #pragma once
 
+#include <occams_rpc/core/failover_hint.hpp>
+
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -36,5 +44,21 @@ struct error_codec<std::string> {
   static std::string_view to_string(const std::string& e) noexcept { return e; }
   static std::string from_string(std::string_view s) { return std::string(s); }
 };
+
+/// Whether a method's error type says where to retry (see the top of this file).
+template <class E>
+concept declares_failover =
+    requires(const E& e) {
+      { e.failover() } -> std::convertible_to<failover_hint>;
+    } || requires(const E& e) {
+      { error_codec<E>::failover(e) } -> std::convertible_to<failover_hint>;
+    };
+
+/// The failover hint an error declares.
+template <declares_failover E>
+failover_hint failover_of(const E& e) {
+  if constexpr (requires { e.failover(); }) return e.failover();
+  else return error_codec<E>::failover(e);
+}
 
 }  // namespace occams_rpc::api

@@ -22,6 +22,7 @@
 #include <occams_rpc/codec/msgpack_codec.hpp>
 #include <occams_rpc/core/error.hpp>
 #include <occams_rpc/core/recycled_buffers.hpp>
+#include <occams_rpc/session/balancer.hpp>
 #include <occams_rpc/stream/call_response.hpp>
 #include <occams_rpc/stream/client_stream.hpp>
 #include <occams_rpc/stream/detail/call_deadline.hpp>
@@ -95,6 +96,36 @@ typename M::result_type decode_result(const Codec& codec, std::error_code ec, ca
   return R(ec);
 }
 
+/// Reads a method's error answer for the failover hint its error type declares.
+template <class M, class Codec>
+failover_hint classify_error(std::error_code ec, std::span<const char> msg) {
+  using E = typename M::error_type;
+  using EC = error_codec<E>;
+  if constexpr (EC::kind == error_kind::code) {
+    if (ec.category() != remote_category()) return {};
+    return failover_of(EC::from_code(static_cast<std::uint32_t>(ec.value())));
+  } else {
+    if (ec != errc::remote_error) return {};
+    if constexpr (EC::kind == error_kind::string) {
+      return failover_of(EC::from_string(std::string_view(msg.data(), msg.size())));
+    } else {
+      E e{};
+      if (Codec{}.decode(msg, e)) return {};  // undecodable: the usual rules
+      return failover_of(e);
+    }
+  }
+}
+
+/// The classifier of M's error type, or null when it declares no failover hint.
+template <class M, class Codec>
+constexpr failover_classifier classifier_for() {
+  using E = typename M::error_type;
+  if constexpr (!std::is_same_v<E, no_error> && declares_failover<E> && std::is_default_constructible_v<Codec>)
+    return &classify_error<M, Codec>;
+  else
+    return nullptr;
+}
+
 /// Decodes a typed call's response, then completes the user's handler. It owns the encoded
 /// request, which the write batch may reference until the call completes. The channel gets it
 /// inside a forwarding_handler: to Asio, that is the user's handler (executor, allocator and
@@ -104,6 +135,8 @@ struct typed_decode {
   Codec codec;
   byte_buffer request;
   std::chrono::steady_clock::time_point deadline;  // the call's (read by the channel), or none
+  std::optional<std::uint64_t> key;                 // the call's hashed key (a failover_pool reads it)
+  static constexpr failover_classifier classifier = classifier_for<M, Codec>();
   template <class Handler>
   void operator()(Handler&& handler, std::error_code ec, call_response r) {
     auto result = decode_result<M>(codec, ec, r);
@@ -153,6 +186,10 @@ struct args_match<std::tuple<P...>, A...> : std::bool_constant<(accepts<P, A> &&
 
 template <class Stub>
 Stub with_deadline(Stub stub, std::optional<std::chrono::steady_clock::time_point> deadline);
+template <class Stub>
+Stub with_key(Stub stub, std::string_view key);
+template <class Stub, std::integral K>
+Stub with_key(Stub stub, K key);
 
 template <class Channel, class Codec = msgpack_codec>
 class stub_base {
@@ -168,6 +205,10 @@ class stub_base {
 
   template <class Stub>
   friend Stub with_deadline(Stub stub, std::optional<std::chrono::steady_clock::time_point> deadline);
+  template <class Stub>
+  friend Stub with_key(Stub stub, std::string_view key);
+  template <class Stub, std::integral K>
+  friend Stub with_key(Stub stub, K key);
 
   /// Calls method M (a type from the service, e.g. CalService::add) with `args`.
   /// Completion signature: void(M::result_type).
@@ -182,7 +223,7 @@ class stub_base {
       byte_buffer request = occams_rpc::detail::recycled_buffers::take();
       std::error_code ec = encode<M>(request, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
       return asio::async_initiate<const asio::deferred_t&, void(typename M::result_type)>(
-          initiate<M>{channel_, codec_, deadline_}, asio::deferred, std::move(request), ec);
+          initiate<M>{channel_, codec_, deadline_, key_}, asio::deferred, std::move(request), ec);
     }
   }
 
@@ -198,6 +239,7 @@ class stub_base {
     Channel* channel;
     Codec codec;
     std::chrono::steady_clock::time_point deadline;
+    std::optional<std::uint64_t> key;
 
     template <class Handler>
     void operator()(Handler&& handler, byte_buffer request, std::error_code encode_error) const {
@@ -212,13 +254,14 @@ class stub_base {
       auto msg = request.span();
       channel->async_call(proto::action(M::action), msg, {}, call_response{.msg = occams_rpc::detail::recycled_buffers::take()},
                           occams_rpc::detail::forward_to(std::forward<Handler>(handler),
-                                                         detail::typed_decode<M, Codec>{codec, std::move(request), deadline}));
+                                                         detail::typed_decode<M, Codec>{codec, std::move(request), deadline, key}));
     }
   };
 
   Channel* channel_;
   Codec codec_;
   std::chrono::steady_clock::time_point deadline_ = occams_rpc::detail::no_deadline;
+  std::optional<std::uint64_t> key_;
 };
 
 /// A copy of `stub` whose calls carry `deadline` (none: call_timeout alone): each times out
@@ -229,6 +272,23 @@ template <class Stub>
 Stub with_deadline(Stub stub, std::optional<std::chrono::steady_clock::time_point> deadline) {
   static_assert(requires { typename Stub::channel_type; }, "occams_rpc: with_deadline takes a stub");
   stub.deadline_ = deadline.value_or(occams_rpc::detail::no_deadline);
+  return stub;
+}
+
+/// A copy of `stub` whose calls carry `key`: over a failover_pool with
+/// failover_order::consistent_hash, calls with the same key go to the same address (see
+/// docs/pools.md). Other channels and policies ignore it. The key is hashed here, once:
+/// `co_await api::with_key(kv, user_id).get(user_id);`
+template <class Stub>
+Stub with_key(Stub stub, std::string_view key) {
+  static_assert(requires { typename Stub::channel_type; }, "occams_rpc: with_key takes a stub");
+  stub.key_ = session::hash_key(key);
+  return stub;
+}
+template <class Stub, std::integral K>
+Stub with_key(Stub stub, K key) {
+  static_assert(requires { typename Stub::channel_type; }, "occams_rpc: with_key takes a stub");
+  stub.key_ = session::hash_key(static_cast<std::uint64_t>(key));
   return stub;
 }
 

@@ -2,11 +2,13 @@
 // Aggregates: use designated initializers, e.g. client_config{.window = 256}.
 #pragma once
 
+#include <occams_rpc/core/failover_hint.hpp>
 #include <occams_rpc/detail/config.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -118,10 +120,37 @@ struct pool_config {
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;
 };
 
-/// How a failover_pool picks an address for each request.
+/// How a failover_pool picks an address for each request (docs/pools.md, "Choosing an address").
 enum class failover_order {
-  round_robin,     ///< the healthy addresses in turn
-  primary_backup,  ///< the first healthy address in the list
+  round_robin,           ///< the healthy addresses in turn (the default)
+  primary_backup,        ///< the first healthy address in the list
+  weighted_round_robin,  ///< smooth weighted round robin (nginx's): shares follow the weights, interleaved
+  least_in_flight,       ///< power of two choices: of two random addresses, the one with fewer calls in flight
+  consistent_hash,       ///< by the call's key on a hash ring, with bounded load; calls without a key: round robin
+};
+
+/// Outlier ejection (as gRPC's outlier detection): an address whose calls keep failing is
+/// left out of the choice for a while, then tried again. Off by default (both rules 0).
+struct outlier_config {
+  /// Eject after this many failures in a row (0: rule off).
+  std::size_t consecutive_failures = 0;
+  /// Eject when at least this percentage of an interval's calls failed (0: rule off; 1..100).
+  std::uint32_t failure_rate_percent = 0;
+  /// The rate rule looks only at addresses with at least this many calls in the interval.
+  std::size_t minimum_volume = 20;
+  /// Length of the rate rule's interval; also how often an ejection count decays by one.
+  std::chrono::milliseconds interval = std::chrono::seconds{10};
+  /// An address ejected for the n-th time in a row stays out n x this long...
+  std::chrono::milliseconds base_ejection_time = std::chrono::seconds{30};
+  /// ... but never longer than this.
+  std::chrono::milliseconds max_ejection_time = std::chrono::seconds{300};
+  /// At most this percentage of the addresses is ejected at once (at least one when > 0).
+  std::uint32_t max_ejection_percent = 10;
+  /// Count a method's own error (a user error answer) as a failure too. By default only
+  /// unreachable, io_err and timeout count.
+  bool count_method_errors = false;
+
+  bool enabled() const noexcept { return consecutive_failures > 0 || failure_rate_percent > 0; }
 };
 
 /// A failover_pool: one client_pool per address; retriable failures move to the next one.
@@ -131,6 +160,21 @@ struct failover_config {
   /// address when there is one. Retries mean at-least-once execution.
   std::size_t retry_limit = 2;
   pool_config pool;  ///< for each address's pool
+  /// consistent_hash: an address takes a key's call only while its calls in flight stay
+  /// under hash_load_factor x the average (weighted); else the key passes on along the ring.
+  double hash_load_factor = 1.25;
+  /// consistent_hash: points on the ring per unit of weight.
+  std::size_t hash_points = 100;
+  outlier_config outlier;  ///< off by default
+  /// Leader redirect: answers that say "retry at X" or "retry elsewhere" followed per call
+  /// (within retry_limit); one more fails the call with errc::too_many_redirects.
+  std::size_t max_redirects = 3;
+  /// Addresses a redirect may add to the set (new ones, while update_addresses has not
+  /// replaced the set); a redirect to another new address is not followed.
+  std::size_t max_redirect_addresses = 4;
+  /// Reads a method's error answer for a redirect (core/failover_hint.hpp); empty: none. A
+  /// typed call whose error type declares failover() uses that instead.
+  std::function<failover_hint(std::error_code, std::span<const char>)> classify;
 
   /// Why this configuration is invalid, or nothing if it is valid.
   OCCAMS_RPC_DECL std::optional<std::string> problem() const;

@@ -33,6 +33,7 @@ enum class errc : int {
   invalid_address,        ///< an address could not be parsed
   cancelled,              ///< the operation was cancelled by its caller
   remote_error,           ///< the peer answered with a user error string (flag 2)
+  too_many_redirects,     ///< a failover_pool call was redirected more than max_redirects times
   // --- TLS (docs/tls.md, "Errors"): a certificate or set-up problem, never retried ---
   tls_untrusted_certificate = 200,  ///< a certificate is not signed by a CA its verifier trusts
   tls_certificate_expired,          ///< a certificate has expired (or is not valid yet)

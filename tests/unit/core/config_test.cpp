@@ -7,6 +7,7 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 
 namespace {
 struct milliseconds {};  // a user's own names, which occams_rpc must not collide with
@@ -181,6 +182,39 @@ TEST_CASE("pool and failover configs are valid by default and name the field tha
   REQUIRE(why);
   CHECK_THAT(*why, Catch::Contains("failover_config.retry_limit"));
   CHECK(failover_config{.pool = {.connections = 0}}.problem());  // the pool's own config is checked too
+}
+
+TEST_CASE("failover_config names a bad balancing, redirect or outlier field", "[core]") {
+  using namespace std::chrono_literals;
+  struct bad {
+    failover_config cfg;
+    const char* field;
+  };
+  failover_config base;
+  auto with = [&](auto change) {
+    failover_config c = base;
+    change(c);
+    return c;
+  };
+  std::vector<bad> cases{
+      {with([](auto& c) { c.hash_load_factor = 0.9; }), "hash_load_factor"},
+      {with([](auto& c) { c.hash_points = 0; }), "hash_points"},
+      {with([](auto& c) { c.max_redirects = 65; }), "max_redirects"},
+      {with([](auto& c) { c.max_redirect_addresses = 65; }), "max_redirect_addresses"},
+      {with([](auto& c) { c.outlier.failure_rate_percent = 101; }), "outlier.failure_rate_percent"},
+      {with([](auto& c) { c.outlier.max_ejection_percent = 101; }), "outlier.max_ejection_percent"},
+      {with([](auto& c) { c.outlier.interval = 0ms; }), "outlier.interval"},
+      {with([](auto& c) { c.outlier.base_ejection_time = 0ms; }), "outlier.base_ejection_time"},
+      {with([](auto& c) { c.outlier.max_ejection_time = 1ms; }), "outlier.max_ejection_time"},
+  };
+  for (auto& c : cases) {
+    INFO("field " << c.field);
+    auto why = c.cfg.problem();
+    REQUIRE(why);
+    CHECK_THAT(*why, Catch::Contains(std::string("failover_config.") + c.field));
+  }
+  CHECK_FALSE(failover_config{}.outlier.enabled());  // off by default: no change for existing users
+  CHECK(failover_config{}.order == failover_order::round_robin);
 }
 
 TEST_CASE("pool_config accepts max_waiting at the edges of its range, and any value without waiting", "[core]") {

@@ -61,7 +61,22 @@ OCCAMS_RPC_DECL std::optional<std::string> pool_config::problem() const {
 }
 
 OCCAMS_RPC_DECL std::optional<std::string> failover_config::problem() const {
+  using namespace std::chrono_literals;  // here only: config.hpp keeps them out of occams_rpc
   if (retry_limit > 64) return fmt::format("failover_config.retry_limit must be at most 64, not {}", retry_limit);
+  if (!(hash_load_factor >= 1.0)) return fmt::format("failover_config.hash_load_factor must be at least 1, not {}", hash_load_factor);
+  if (hash_points == 0 || hash_points > 1000)
+    return fmt::format("failover_config.hash_points must be in 1..1000, not {}", hash_points);
+  if (max_redirects > 64) return fmt::format("failover_config.max_redirects must be at most 64, not {}", max_redirects);
+  if (max_redirect_addresses > 64)
+    return fmt::format("failover_config.max_redirect_addresses must be at most 64, not {}", max_redirect_addresses);
+  if (outlier.failure_rate_percent > 100)
+    return fmt::format("failover_config.outlier.failure_rate_percent must be in 0..100, not {}", outlier.failure_rate_percent);
+  if (outlier.max_ejection_percent > 100)
+    return fmt::format("failover_config.outlier.max_ejection_percent must be in 0..100, not {}", outlier.max_ejection_percent);
+  if (outlier.interval <= 0ms) return "failover_config.outlier.interval must be positive";
+  if (outlier.base_ejection_time <= 0ms) return "failover_config.outlier.base_ejection_time must be positive";
+  if (outlier.max_ejection_time < outlier.base_ejection_time)
+    return "failover_config.outlier.max_ejection_time must be at least base_ejection_time";
   return pool.problem();
 }
 

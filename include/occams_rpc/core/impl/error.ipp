@@ -37,6 +37,7 @@ class rpc_category_impl final : public std::error_category {
       case errc::invalid_address: return "invalid address";
       case errc::cancelled: return "operation cancelled";
       case errc::remote_error: return "the peer answered with a user error string";
+      case errc::too_many_redirects: return "too many redirects (failover_config::max_redirects)";
       case errc::tls_untrusted_certificate:
         return "TLS: a certificate was refused: it is not signed by a CA the verifying side trusts";
       case errc::tls_certificate_expired: return "TLS: a certificate was refused: it has expired or is not valid yet";

@@ -13,7 +13,24 @@ failover_action failover_fsm::start(std::span<const failover_candidate> candidat
 }
 
 failover_action failover_fsm::on_result(std::error_code ec, std::span<const failover_candidate> candidates,
-                                        bool closed, bool cancelled) {
+                                        bool closed, bool cancelled, failover_advice advice) {
+  using kind = failover_hint::kind;
+  if (advice.what == kind::stop || (!ec && advice.what != kind::usual)) return {failover_step::complete};
+  if (advice.what == kind::elsewhere || advice.what == kind::at) {
+    if (++redirects_ > max_redirects_) {
+      last_ = make_error_code(errc::too_many_redirects);
+      return {failover_step::fail, 0, last_};
+    }
+    last_ = ec;
+    if (cancelled) {
+      last_ = make_error_code(errc::cancelled);
+      return {failover_step::fail, 0, last_};
+    }
+    // Out of attempts: the answer as it is (the caller sees the method's own error).
+    if (closed || attempts_ > retry_limit_) return {failover_step::complete};
+    if (advice.what == kind::at && advice.at < candidates.size()) return attempt(candidates, advice.at);
+    return next(candidates, closed);
+  }
   bool removed = std::none_of(candidates.begin(), candidates.end(), [&](auto& c) { return c.id == current_; });
   if (!ec || !(is_retriable(ec) || (removed && ec == errc::closed))) return {failover_step::complete};
   last_ = ec;
@@ -32,8 +49,12 @@ failover_action failover_fsm::next(std::span<const failover_candidate> candidate
     i = choose(candidates);
     if (i == candidates.size()) return {failover_step::fail, 0, last_};  // no address at all
   }
+  return attempt(candidates, i);
+}
+
+failover_action failover_fsm::attempt(std::span<const failover_candidate> candidates, std::size_t i) {
   current_ = candidates[i].id;
-  tried_.push_back(current_);
+  if (!tried(current_)) tried_.push_back(current_);
   ++attempts_;
   return {failover_step::attempt, i};
 }
@@ -42,16 +63,12 @@ bool failover_fsm::tried(std::uintptr_t id) const noexcept {
   return std::find(tried_.begin(), tried_.end(), id) != tried_.end();
 }
 
-std::size_t failover_fsm::choose(std::span<const failover_candidate> candidates) const noexcept {
-  auto candidate = [&](const failover_candidate& c) { return c.healthy && !tried(c.id); };
-  auto healthy = static_cast<std::size_t>(std::count_if(candidates.begin(), candidates.end(), candidate));
-  if (healthy > 0) {
-    // Round robin: the turn-th of them; primary/backup: the first.
-    std::size_t skip = order_ == failover_order::round_robin ? turn_ % healthy : 0;
-    for (std::size_t i = 0; i < candidates.size(); ++i)
-      if (candidate(candidates[i]) && skip-- == 0) return i;
-  }
-  for (std::size_t i = 0; i < candidates.size(); ++i)
+std::size_t failover_fsm::choose(std::span<const failover_candidate> candidates) {
+  std::size_t i = lb_->pick(candidates, turn_, key_, [&](std::size_t k) {
+    return candidates[k].healthy && !candidates[k].ejected && !tried(candidates[k].id);
+  });
+  if (i < candidates.size()) return i;
+  for (i = 0; i < candidates.size(); ++i)
     if (!tried(candidates[i].id)) return i;
   return candidates.size();
 }
