@@ -4,6 +4,11 @@ set(occams_rpc_installed_targets occams_rpc occams_rpc_compiled)
 if(OCCAMS_RPC_TLS)
   list(APPEND occams_rpc_installed_targets occams_rpc_tls_headers occams_rpc_tls)
 endif()
+set(OCCAMS_RPC_NAMING OFF)
+if(TARGET occams_rpc_naming)
+  set(OCCAMS_RPC_NAMING ON)
+  list(APPEND occams_rpc_installed_targets occams_rpc_naming_headers occams_rpc_naming)
+endif()
 install(TARGETS ${occams_rpc_installed_targets} EXPORT occams_rpc-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT occams_rpc-targets NAMESPACE occams_rpc::

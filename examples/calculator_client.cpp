@@ -1,6 +1,6 @@
 // calculator_client: the typed API's client side (see calculator_services.hpp).
 //
-//   calculator_client --connect ADDR [--calls N] [--workers W] [--timeout MS]
+//   calculator_client --connect ADDR|URL [--calls N] [--workers W] [--timeout MS]
 //                     [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]]
 //
 // Calls each method of CalService and EchoService once and prints what came back, including
@@ -11,10 +11,14 @@
 // about one timeout per call and skips the many calls. --tls-ca connects over TLS, trusting that
 // CA (docs/tls.md); --tls-cert and --tls-key present a client certificate (mutual TLS);
 // --tls-server-name is the name to expect in the server's certificate (default: the host of
-// ADDR). Exits 0 if every answer was right, 1 if not, 2 for bad arguments.
+// ADDR). --connect takes a naming URL too (etcd://127.0.0.1:2379/services/calc, list://,
+// file://, dns://; docs/discovery.md): the calls then go through a failover_pool that follows
+// it. Exits 0 if every answer was right, 1 if not, 2 for bad arguments.
 
 #include "calculator_services.hpp"
 
+#include <occams_rpc/naming/pool_follower.hpp>
+#include <occams_rpc/stream/failover_pool.hpp>
 #include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -48,8 +52,9 @@ struct options {
 };
 
 constexpr std::string_view usage =
-    "usage: calculator_client --connect ADDR [--calls N] [--workers W] [--timeout MS]\n"
-    "  --connect ADDR  the server: HOST:PORT or unix:PATH\n"
+    "usage: calculator_client --connect ADDR|URL [--calls N] [--workers W] [--timeout MS]\n"
+    "  --connect ADDR  the server: HOST:PORT or unix:PATH, or a naming URL (etcd://HOST:PORT/PREFIX,\n"
+    "                  list://A,B, file:///PATH, dns://HOST:PORT) followed by a failover pool\n"
     "  --calls N       add calls to make at once after the checks (default 10000)\n"
     "  --workers W     coroutines making them (default 32, at least 1)\n"
     "  --timeout MS    timeout of each call and of the connect, in milliseconds\n"
@@ -96,25 +101,12 @@ struct checker {
   }
 };
 
-template <class Transport>
-asio::awaitable<int> run(const options& opt, Transport transport) {
-  using stream_type = basic_client_stream<Transport>;
-  auto ex = co_await asio::this_coro::executor;
-  client_config cfg;
-  if (opt.timeout_ms > 0) {
-    cfg.call_timeout = cfg.connect_timeout = std::chrono::milliseconds(opt.timeout_ms);
-    // Timeouts are checked once per tick (1 s by default): a short timeout needs a short tick.
-    cfg.timeout_tick = std::clamp(cfg.call_timeout / 10, std::chrono::milliseconds(10), cfg.timeout_tick);
-  }
-  auto [ec, stream] = co_await stream_type::async_connect(transport, ex, parse_address(opt.connect), cfg, {},
-                                                          asio::as_tuple(asio::deferred));
-  if (ec) {
-    fmt::print(stderr, "calculator_client: cannot connect to {}: {}\n", opt.connect, ec.message());
-    co_return 1;
-  }
-  // Stubs are cheap views of the stream: one per service.
-  api::stub<CalService, stream_type> cal(stream);
-  api::stub<EchoService, stream_type> echo(stream);
+/// The checks and the many calls, through a client_stream or a failover_pool.
+template <class Channel>
+asio::awaitable<int> exercise(const options& opt, Channel& channel) {
+  // Stubs are cheap views of the channel: one per service.
+  api::stub<CalService, Channel> cal(channel);
+  api::stub<EchoService, Channel> echo(channel);
 
   checker check;
   check.value("CalService.inc(41)", co_await cal.inc(41), 42);
@@ -129,7 +121,7 @@ asio::awaitable<int> run(const options& opt, Transport transport) {
     // only fail the same way, one timeout after another.
     fmt::print("skipping the {} add calls: {} of the calls above failed in the framework\n", opt.calls,
                check.framework_failures);
-    co_await stream.async_close(asio::as_tuple(asio::deferred));
+    co_await channel.async_close(asio::as_tuple(asio::deferred));
     co_return 1;
   }
 
@@ -137,6 +129,7 @@ asio::awaitable<int> run(const options& opt, Transport transport) {
   // a failure no new call starts (the calls in flight finish).
   std::uint64_t next = 0, done = 0, bad = 0, running = opt.workers;
   std::error_code first_failure;
+  auto ex = co_await asio::this_coro::executor;
   auto start = std::chrono::steady_clock::now();
   for (std::uint64_t w = 0; w < opt.workers; ++w)
     asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
@@ -163,8 +156,42 @@ asio::awaitable<int> run(const options& opt, Transport transport) {
   if (first_failure)
     fmt::print("stopped after {} of {} calls; the first failure: {}\n", done + bad, opt.calls,
                first_failure == errc::decode ? "a wrong answer" : first_failure.message());
-  co_await stream.async_close(asio::as_tuple(asio::deferred));
+  co_await channel.async_close(asio::as_tuple(asio::deferred));
   co_return check.wrong == 0 && bad == 0 ? 0 : 1;
+}
+
+template <class Transport>
+asio::awaitable<int> run(const options& opt, Transport transport) {
+  using stream_type = basic_client_stream<Transport>;
+  auto ex = co_await asio::this_coro::executor;
+  client_config cfg;
+  if (opt.timeout_ms > 0) {
+    cfg.call_timeout = cfg.connect_timeout = std::chrono::milliseconds(opt.timeout_ms);
+    // Timeouts are checked once per tick (1 s by default): a short timeout needs a short tick.
+    cfg.timeout_tick = std::clamp(cfg.call_timeout / 10, std::chrono::milliseconds(10), cfg.timeout_tick);
+  }
+  if (naming::is_naming_url(opt.connect)) {
+    // A service at several addresses: a failover pool, fed by the URL's source.
+    using pool_type = basic_failover_pool<Transport>;
+    pool_type pool(ex, {}, cfg, {}, {}, transport);
+    naming::pool_follower<pool_type> follow(ex, opt.connect, pool, {}, logger::to_stderr(log_level::warn));
+    // The first snapshot, within the connect timeout: past it, stop waiting (calls then fail).
+    asio::steady_timer limit(ex, cfg.connect_timeout);
+    limit.async_wait([&](boost::system::error_code e) {
+      if (!e) follow.stop();
+    });
+    auto [ready] = co_await follow.async_wait_ready(asio::as_tuple(asio::deferred));
+    limit.cancel();
+    if (ready) fmt::print(stderr, "calculator_client: no address from {} within the connect timeout\n", opt.connect);
+    co_return co_await exercise(opt, pool);
+  }
+  auto [ec, stream] = co_await stream_type::async_connect(transport, ex, parse_address(opt.connect), cfg, {},
+                                                          asio::as_tuple(asio::deferred));
+  if (ec) {
+    fmt::print(stderr, "calculator_client: cannot connect to {}: {}\n", opt.connect, ec.message());
+    co_return 1;
+  }
+  co_return co_await exercise(opt, stream);
 }
 
 bool parse_count(std::string_view s, std::uint64_t& out) {
@@ -211,6 +238,7 @@ bool parse_options(int argc, char** argv, options& opt) {
       return false;
     }
   }
+  std::string why;
   if (opt.connect.empty()) {
     fmt::print(stderr, "calculator_client: --connect ADDR is required\n");
     return false;
@@ -220,8 +248,8 @@ bool parse_options(int argc, char** argv, options& opt) {
     fmt::print(stderr, "calculator_client: --tls-cert and --tls-key go together, and the TLS flags need --tls-ca\n");
     return false;
   }
-  if (address a; auto ec = parse_address(opt.connect, a)) {
-    fmt::print(stderr, "calculator_client: --connect '{}': {}\n", opt.connect, ec.message());
+  if (naming::naming_url u; auto ec = naming::parse_naming_url(opt.connect, u, why)) {
+    fmt::print(stderr, "calculator_client: --connect '{}': {}\n", opt.connect, why);
     return false;
   }
   return true;

@@ -1,7 +1,7 @@
 // calculator_server: the typed API's server side (see calculator_services.hpp).
 //
-//   calculator_server [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
-//                     [--metrics ADDR]
+//   calculator_server [--listen ADDR] [--register etcd://HOST:PORT/PREFIX [--ttl S]]
+//                     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--metrics ADDR]
 //
 // Serves CalService (inc, add, div) and EchoService (repeat, io_error) with one api::router,
 // and the reflection service rpc_reflection (`occams list ADDR` prints the listing).
@@ -9,13 +9,17 @@
 // port). With --tls-cert and --tls-key it serves over TLS (docs/tls.md); --tls-client-ca also
 // requires every client to present a certificate that CA signed (mutual TLS). Prints exactly
 // one line to stdout, "listening on <address>", then serves until SIGINT or SIGTERM, and shuts
-// down gracefully. With --metrics host:port it also serves Prometheus metrics at
-// http://ADDR/metrics (docs/observability.md), on a thread of their own, and prints a second
-// line, "metrics on <address>".
+// down gracefully. With --register it registers its address under PREFIX in etcd with a lease
+// of --ttl seconds (default 10) kept alive, and deregisters first when it shuts down
+// (docs/discovery.md); a crashed server's key goes when its lease expires. With --metrics
+// host:port it also serves Prometheus metrics at http://ADDR/metrics (docs/observability.md),
+// on a thread of their own, and prints a second line, "metrics on <address>".
 
 #include "calculator_services.hpp"
 
 #include <occams_rpc/metrics/exporter.hpp>
+#include <occams_rpc/naming/etcd_registration.hpp>
+#include <occams_rpc/naming/url.hpp>
 #include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -26,6 +30,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -40,16 +45,25 @@ using namespace occams_rpc;
 namespace {
 
 constexpr std::string_view usage =
-    "usage: calculator_server [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
+    "usage: calculator_server [--listen ADDR] [--register etcd://HOST:PORT/PREFIX [--ttl S]]\n"
+    "                         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--metrics ADDR]\n"
     "  ADDR: host:port, [v6]:port, /path or unix:/path (default 127.0.0.1:0)\n"
+    "  --register URL        register the address under PREFIX in etcd (lease + keep-alive)\n"
+    "  --ttl S               the lease's time to live in seconds (default 10)\n"
     "  --tls-cert FILE       serve over TLS with this PEM certificate chain\n"
     "  --tls-key FILE        and this PEM private key\n"
     "  --tls-client-ca FILE  mutual TLS: clients need a certificate this CA signed\n"
     "  --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics (host:port; port 0: a free one)\n";
 
+struct registration_options {
+  std::string url;  // empty: no registration
+  std::int64_t ttl = 10;
+};
+
 /// Serves until SIGINT or SIGTERM through `transport`.
 template <class Transport>
-void serve(const address& where, Transport transport, const std::optional<address>& metrics_on) {
+void serve(const address& where, const registration_options& reg_opt, Transport transport,
+           const std::optional<address>& metrics_on) {
   asio::io_context io(1);
   auto log = logger::to_stderr(log_level::warn);
   // One router serves both services; it routes "CalService.add" to calculator::add. With
@@ -83,6 +97,14 @@ void serve(const address& where, Transport transport, const std::optional<addres
       if (t.joinable()) t.join();
     }
   } stop_metrics{metrics_io, metrics_thread};
+  // The address clients are given: the one bound (a port 0 resolved).
+  std::optional<naming::etcd_registration> reg;
+  if (!reg_opt.url.empty()) {
+    // Registering and deregistering are rare and worth a line each: info.
+    reg.emplace(io.get_executor(), reg_opt.url, local, naming::registration_config{.ttl_seconds = reg_opt.ttl},
+                naming::naming_config{}, logger::to_stderr(log_level::info));
+    reg->start();
+  }
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::co_spawn(
@@ -91,6 +113,8 @@ void serve(const address& where, Transport transport, const std::optional<addres
         auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::deferred));
         if (ec) co_return;
         fmt::print(stderr, "calculator_server: signal {}: shutting down\n", signo);
+        // Deregister first: clients stop choosing this server before it stops serving.
+        if (reg) co_await reg->async_stop(asio::as_tuple(asio::deferred));
         co_await srv.async_shutdown(asio::as_tuple(asio::deferred));
       },
       [](std::exception_ptr e) {
@@ -105,10 +129,14 @@ int main(int argc, char** argv) {
   std::string listen_on = "127.0.0.1:0";
   std::string tls_cert, tls_key, tls_client_ca;
   std::optional<address> metrics_on;
+  registration_options reg;
+  std::string ttl_text;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     bool has_value = i + 1 < argc;
     if (arg == "--listen" && has_value) listen_on = argv[++i];
+    else if (arg == "--register" && has_value) reg.url = argv[++i];
+    else if (arg == "--ttl" && has_value) ttl_text = argv[++i];
     else if (arg == "--tls-cert" && has_value) tls_cert = argv[++i];
     else if (arg == "--tls-key" && has_value) tls_key = argv[++i];
     else if (arg == "--tls-client-ca" && has_value) tls_client_ca = argv[++i];
@@ -130,6 +158,22 @@ int main(int argc, char** argv) {
                usage);
     return 2;
   }
+  if (!ttl_text.empty()) {
+    auto [p, ec] = std::from_chars(ttl_text.data(), ttl_text.data() + ttl_text.size(), reg.ttl);
+    if (ec != std::errc{} || p != ttl_text.data() + ttl_text.size() || reg.ttl < 1 || reg.url.empty()) {
+      fmt::print(stderr, "calculator_server: --ttl takes seconds (at least 1) and goes with --register\n");
+      return 2;
+    }
+  }
+  if (!reg.url.empty()) {
+    naming::naming_url u;
+    std::string why;
+    if (naming::parse_naming_url(reg.url, u, why) || u.type != naming::naming_url::kind::etcd) {
+      fmt::print(stderr, "calculator_server: --register takes etcd://HOST:PORT/PREFIX, not '{}'{}\n", reg.url,
+                 why.empty() ? "" : ": " + why);
+      return 2;
+    }
+  }
   address where;
   if (parse_address(listen_on, where)) {
     fmt::print(stderr, "calculator_server: invalid address '{}'\n", listen_on);
@@ -138,9 +182,10 @@ int main(int argc, char** argv) {
 
   try {
     if (tls_cert.empty()) {
-      serve(where, socket_transport{}, metrics_on);
+      serve(where, reg, socket_transport{}, metrics_on);
     } else {
-      serve(where, tls_transport::server(tls_server_options::from_files(tls_cert, tls_key, tls_client_ca)), metrics_on);
+      serve(where, reg, tls_transport::server(tls_server_options::from_files(tls_cert, tls_key, tls_client_ca)),
+            metrics_on);
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "calculator_server: {}\n", e.what());

@@ -4,7 +4,9 @@
 # with libboost1.81-dev, so its (header-only) package is unpacked into .deps/msgpack instead.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-packages=(cmake ninja-build g++ ccache libboost1.81-dev libboost-json1.81-dev libfmt-dev catch2 libbenchmark-dev python3 xxd iproute2 libssl-dev openssl prometheus "$@")
+# etcd-server: the naming tests and examples start a real etcd (docs/discovery.md);
+# prometheus: its promtool checks the metrics exposition in the tests.
+packages=(cmake ninja-build g++ ccache libboost1.81-dev libboost-json1.81-dev libfmt-dev catch2 libbenchmark-dev python3 xxd iproute2 libssl-dev openssl etcd-server prometheus "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

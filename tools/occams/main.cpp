@@ -11,6 +11,7 @@
 
 #include <occams_rpc.hpp>
 #include <occams_rpc/api/reflection.hpp>
+#include <occams_rpc/naming/make_source.hpp>
 #include <occams_rpc/transport/tls_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -44,7 +46,8 @@ constexpr std::string_view usage =
     "usage: occams call ADDR SERVICE.METHOD JSON [--timeout S] [TLS flags]\n"
     "       occams ping ADDR [--count N] [--timeout S] [TLS flags]\n"
     "       occams list ADDR [--timeout S] [TLS flags]\n"
-    "  ADDR            HOST:PORT, [V6]:PORT or unix:PATH\n"
+    "  ADDR            HOST:PORT, [V6]:PORT or unix:PATH, or a naming URL (etcd://HOST:PORT/PREFIX,\n"
+    "                  list://A,B, file:///PATH, dns://HOST:PORT): its addresses are tried in turn\n"
     "  JSON            the method's argument: an array for several ([1,2]), null for none;\n"
     "                  {\"$bin\": \"BASE64\"}, {\"$ext\": [T, \"BASE64\"]}, {\"$map\": [[K, V], ...]} (docs/cli.md)\n"
     "  --timeout S     seconds for the connect and for each call (default 10; decimals allowed)\n"
@@ -106,12 +109,13 @@ options parse_options(int argc, char** argv) {
     else if (arg == "--tls-server-name") opt.tls_server_name = value;
     else throw usage_error(fmt::format("unknown option '{}' for {}", arg, opt.command));
   }
+  std::string why;
   std::size_t want = opt.command == "call" ? 3 : 1;
   if (opt.args.size() != want)
     throw usage_error(opt.command == "call" ? "call takes ADDR SERVICE.METHOD JSON"
                                             : fmt::format("{} takes ADDR", opt.command));
-  if (address a; auto ec = parse_address(opt.args[0], a))
-    throw usage_error(fmt::format("bad address '{}': {}", opt.args[0], ec.message()));
+  if (naming::naming_url u; naming::parse_naming_url(opt.args[0], u, why))
+    throw usage_error(fmt::format("bad address '{}': {}", opt.args[0], why));
   if (opt.tls_cert.empty() != opt.tls_key.empty() ||
       (opt.tls_ca.empty() && !(opt.tls_cert.empty() && opt.tls_server_name.empty())))
     throw usage_error("--tls-cert and --tls-key go together, and the TLS flags need --tls-ca");
@@ -141,6 +145,25 @@ std::string describe(std::error_code ec, const call_response& r) {
   return ec.message();
 }
 
+/// The addresses `where` names: itself, or the first snapshot of its naming source (a one-shot
+/// command has nothing to follow), within `limit`.
+asio::awaitable<std::vector<address>> addresses_of(const std::string& where, std::chrono::milliseconds limit) {
+  auto ex = co_await asio::this_coro::executor;
+  auto src = naming::make_source(ex, where, {}, logger::to_stderr(log_level::warn));
+  std::optional<std::vector<address>> got;
+  asio::steady_timer wait(ex, limit);
+  src->start([&](const std::vector<naming::endpoint>& eps) {
+    got.emplace();
+    for (auto& e : eps) got->push_back(e.where);
+    wait.cancel();
+  });
+  co_await wait.async_wait(asio::as_tuple(asio::deferred));
+  src->stop();
+  if (!got) throw call_failed(fmt::format("no address from {} within the timeout", where));
+  if (got->empty()) throw call_failed(fmt::format("{} names no address now", where));
+  co_return std::move(*got);
+}
+
 template <class Transport>
 asio::awaitable<int> run(const options& opt, Transport transport, std::string request) {
   using stream_type = basic_client_stream<Transport>;
@@ -148,10 +171,24 @@ asio::awaitable<int> run(const options& opt, Transport transport, std::string re
   cfg.call_timeout = cfg.connect_timeout = opt.timeout;
   // Timeouts are checked once per tick (1 s by default): a short timeout needs a short tick.
   cfg.timeout_tick = std::clamp(cfg.call_timeout / 10, std::chrono::milliseconds(10), cfg.timeout_tick);
-  const std::string& where = opt.args[0];
-  auto [ec, stream] = co_await stream_type::async_connect(transport, co_await asio::this_coro::executor,
-                                                          parse_address(where), cfg, {}, asio::as_tuple(asio::deferred));
+  // A naming URL: its addresses in turn, until one connects.
+  std::vector<address> candidates = co_await addresses_of(opt.args[0], cfg.connect_timeout);
+  std::string where;
+  std::error_code ec;
+  std::optional<stream_type> connected;
+  for (auto& a : candidates) {
+    where = a.to_string();
+    auto [cec, s] = co_await stream_type::async_connect(transport, co_await asio::this_coro::executor, a, cfg, {},
+                                                        asio::as_tuple(asio::deferred));
+    ec = cec;
+    if (!ec) {
+      connected.emplace(std::move(s));
+      break;
+    }
+    if (candidates.size() > 1) fmt::print(stderr, "occams: cannot connect to {}: {}; trying the next\n", where, ec.message());
+  }
   if (ec) throw call_failed(fmt::format("cannot connect to {}: {}", where, ec.message()));
+  stream_type& stream = *connected;
 
   if (opt.command == "ping") {
     std::vector<double> ms;
