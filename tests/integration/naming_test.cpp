@@ -280,3 +280,25 @@ TEST_CASE("a dns source resolves its name into one endpoint per address record",
     src.stop();
   });
 }
+
+TEST_CASE("a pool following a file source takes its weights, and changes them when the file does", "[naming]") {
+  std::string path = "/tmp/occams-naming-w-" + std::to_string(::getpid()) + ".list";
+  auto write = [&](std::string_view text) {
+    std::ofstream(path, std::ios::trunc) << text;
+  };
+  asio::io_context io;
+  counted_server a(io), b(io);
+  write(a.where.to_string() + " 3\n" + b.where.to_string() + "\n");
+  failover_pool pool(io.get_executor(), std::vector<address>{}, fast_client, fast_failover());
+  naming::pool_follower<failover_pool> follow(io.get_executor(), "file://" + path, pool, fast_naming());
+  run(io, [&]() -> asio::awaitable<void> {
+    co_await follow.async_wait_ready(tok);
+    CHECK(pool.endpoints() == std::vector<naming::endpoint>{{a.where, 3}, {b.where, 1}});
+    write(a.where.to_string() + "\n" + b.where.to_string() + " 7\n");
+    co_await wait_until([&] { return follow.snapshots() == 2; });
+    CHECK(pool.endpoints() == std::vector<naming::endpoint>{{a.where, 1}, {b.where, 7}});
+    follow.stop();
+    pool.close();
+  });
+  std::filesystem::remove(path);
+}

@@ -27,14 +27,18 @@
 
 namespace occams_rpc::naming {
 
-/// THE place where a snapshot becomes a pool's address set. Weights are dropped here: the
-/// failover pool of this branch takes addresses only (a weighted pool takes them at merge).
+/// THE place where a snapshot becomes a pool's address set: with its weights where the pool
+/// takes them (failover_pool::update_endpoints), else as addresses.
 template <class Pool>
 void apply_snapshot(Pool& pool, const std::vector<endpoint>& eps) {
-  std::vector<address> addresses;
-  addresses.reserve(eps.size());
-  for (auto& e : eps) addresses.push_back(e.where);
-  pool.update_addresses(std::move(addresses));
+  if constexpr (requires { pool.update_endpoints(eps); }) {
+    pool.update_endpoints(eps);
+  } else {
+    std::vector<address> addresses;
+    addresses.reserve(eps.size());
+    for (auto& e : eps) addresses.push_back(e.where);
+    pool.update_addresses(std::move(addresses));
+  }
 }
 
 template <class Pool>
