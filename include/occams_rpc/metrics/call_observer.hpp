@@ -1,6 +1,7 @@
 // call_observer: told of each call's start and end, on the server and on the client, so that
 // tracing (OpenTelemetry or your own), slow-call logs or metrics plug in without the library
-// depending on them.
+// depending on them. metrics::registry (metrics/registry.hpp) is one: Prometheus metrics;
+// observer_pair (metrics/observer_pair.hpp) tells two, e.g. the registry and your own.
 //
 //   struct slow_calls : call_observer {
 //     void on_call_end(const call_info& c) noexcept override {
