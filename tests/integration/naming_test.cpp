@@ -41,6 +41,10 @@ struct counted_server {
   void stop() { srv.reset(); }
 };
 
+/// Silent, unless OCCAMS_TEST_LOG is set (then info and above on stderr: what the sources and
+/// registrations did).
+logger test_log() { return std::getenv("OCCAMS_TEST_LOG") ? logger::to_stderr(log_level::debug) : logger{}; }
+
 /// Short periods, so that each test takes seconds.
 naming::naming_config fast_naming() {
   naming::naming_config c;
@@ -90,22 +94,23 @@ void put(const etcd_process& etcd, std::string_view key, std::string_view value)
 
 }  // namespace
 
-TEST_CASE("servers registered on etcd share the calls; one leaving gracefully goes at once, a new one gets traffic",
+TEST_CASE("servers registered on etcd share the calls and one leaving gracefully goes at once while a new one gets traffic",
           "[naming][etcd]") {
   etcd_process etcd;
   asio::io_context io;
   auto ex = io.get_executor();
   counted_server a(io), b(io), c(io);
   naming::registration_config rc{.ttl_seconds = 2};
-  naming::etcd_registration reg_a(ex, etcd.url("/services/calc"), a.where, rc, fast_naming());
-  naming::etcd_registration reg_b(ex, etcd.url("/services/calc"), b.where, rc, fast_naming());
-  naming::etcd_registration reg_c(ex, etcd.url("/services/calc"), c.where, rc, fast_naming());
+  naming::etcd_registration reg_a(ex, etcd.url("/services/calc"), a.where, rc, fast_naming(), test_log());
+  naming::etcd_registration reg_b(ex, etcd.url("/services/calc"), b.where, rc, fast_naming(), test_log());
+  naming::etcd_registration reg_c(ex, etcd.url("/services/calc"), c.where, rc, fast_naming(), test_log());
   reg_a.start();
   reg_b.start();
-  failover_pool pool(ex, {}, fast_client, fast_failover());
-  naming::pool_follower<failover_pool> follow(ex, etcd.url("/services/calc"), pool, fast_naming());
+  failover_pool pool(ex, {}, fast_client, fast_failover(), test_log());
+  naming::pool_follower<failover_pool> follow(ex, etcd.url("/services/calc"), pool, fast_naming(), test_log());
   run(io, [&]() -> asio::awaitable<void> {
     co_await wait_until([&] { return reg_a.registered() && reg_b.registered(); }, 10ms);
+    test_log().info("test: both registered");
     auto [ready] = co_await follow.async_wait_ready(tok);
     CHECK_FALSE(ready);
     co_await wait_until([&] { return pool.healthy_addresses().size() == 2; }, 10ms);
@@ -116,8 +121,10 @@ TEST_CASE("servers registered on etcd share the calls; one leaving gracefully go
     CHECK(a.served + b.served == 200);
 
     // a leaves gracefully: deregistered (the key goes with its lease at once), then stopped.
+    test_log().info("test: both served");
     co_await reg_a.async_stop(tok);
     co_await wait_until([&] { return !has(pool.healthy_addresses(), a.where); }, 10ms);
+    test_log().info("test: a deregistered");
     a.stop();
     std::size_t b_before = b.served;
     failed = co_await calls(pool, 100);
@@ -125,11 +132,13 @@ TEST_CASE("servers registered on etcd share the calls; one leaving gracefully go
     CHECK(b.served == b_before + 100);
 
     // c appears and gets traffic.
+    test_log().info("test: c starts");
     reg_c.start();
     co_await wait_until([&] { return has(pool.healthy_addresses(), c.where); }, 10ms);
     failed = co_await calls(pool, 100);
     CHECK(failed == 0);
     CHECK(c.served > 0);
+    test_log().info("test: stopping");
     follow.stop();
     co_await reg_b.async_stop(tok);
     co_await reg_c.async_stop(tok);
@@ -137,7 +146,7 @@ TEST_CASE("servers registered on etcd share the calls; one leaving gracefully go
   }, 30s);
 }
 
-TEST_CASE("a crashed server disappears when its lease expires, and calls flowing meanwhile are retried elsewhere",
+TEST_CASE("a crashed server disappears from etcd when its lease expires and calls flowing meanwhile are retried elsewhere",
           "[naming][etcd]") {
   etcd_process etcd;
   asio::io_context io;
@@ -168,7 +177,7 @@ TEST_CASE("a crashed server disappears when its lease expires, and calls flowing
   }, 30s);
 }
 
-TEST_CASE("clients keep the last list while etcd restarts, then resume the watch", "[naming][etcd]") {
+TEST_CASE("clients keep the last list while etcd restarts and then resume the watch", "[naming][etcd]") {
   etcd_process etcd;
   asio::io_context io;
   auto ex = io.get_executor();
@@ -199,7 +208,7 @@ TEST_CASE("clients keep the last list while etcd restarts, then resume the watch
   }, 40s);
 }
 
-TEST_CASE("malformed etcd values are skipped, and an empty prefix makes calls fail with unreachable",
+TEST_CASE("malformed etcd values are skipped and an empty prefix makes calls fail with unreachable",
           "[naming][etcd]") {
   etcd_process etcd;
   asio::io_context io;

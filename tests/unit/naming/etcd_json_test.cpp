@@ -55,7 +55,7 @@ TEST_CASE("requests name the prefix's range in base64", "[naming]") {
   CHECK(p.at("value").as_string() == b64("v"));
 }
 
-TEST_CASE("range, lease and keep-alive responses are read as etcd writes them", "[naming]") {
+TEST_CASE("range and lease and keep-alive responses are read as etcd writes them", "[naming]") {
   etcd::range_result r;
   std::string why;
   REQUIRE(etcd::parse_range_response("{" + hdr(2) + R"(,"kvs":[)" + kv_json("/s/c/a", "127.0.0.1:1", 2) + R"(],"count":"1"})",
@@ -85,7 +85,7 @@ TEST_CASE("range, lease and keep-alive responses are read as etcd writes them", 
   CHECK(why == "etcd error: etcdserver: requested lease not found");
 }
 
-TEST_CASE("values are a JSON object or a plain address; anything else is refused with a reason", "[naming]") {
+TEST_CASE("values are a JSON object or a plain address and anything else is refused with a reason", "[naming]") {
   endpoint ep;
   std::string why;
   REQUIRE(etcd::parse_endpoint_value(R"({"addr":"127.0.0.1:1","weight":2})", ep, why));
@@ -102,7 +102,7 @@ TEST_CASE("values are a JSON object or a plain address; anything else is refused
   }
 }
 
-TEST_CASE("watch messages: created, put, delete, compacted and error objects", "[naming]") {
+TEST_CASE("watch messages are read whether created or put or delete or compacted or an error", "[naming]") {
   auto created = watch(R"({"result":{)" + hdr(2) + R"(,"created":true}})");
   CHECK(created.created);
   CHECK(created.events.empty());
@@ -125,7 +125,7 @@ TEST_CASE("watch messages: created, put, delete, compacted and error objects", "
   CHECK_FALSE(etcd::parse_watch_message(R"({"result":{)" + hdr(3) + R"(,"events":[{"type":"BOOM","kv":{}}]}})", m, why));
 }
 
-TEST_CASE("an etcd view follows a range then watch events, and resumes after the last event", "[naming]") {
+TEST_CASE("an etcd view follows a range then watch events and resumes after the last event", "[naming]") {
   etcd_view v;
   std::vector<std::string> problems;
   etcd::range_result r{5, {{"/s/a", R"({"addr":"127.0.0.1:1","weight":2})", 3}, {"/s/bad", "nonsense", 4},

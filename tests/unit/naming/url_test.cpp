@@ -46,7 +46,7 @@ TEST_CASE("list URLs give their addresses in order", "[naming]") {
   parse_fails("list://nohostport");
 }
 
-TEST_CASE("file, dns and etcd URLs are parsed into their parts", "[naming]") {
+TEST_CASE("file and dns and etcd URLs are parsed into their parts", "[naming]") {
   auto f = parse_ok("file:///etc/calc.list");
   CHECK(f.type == naming_url::kind::file);
   CHECK(f.path == "/etc/calc.list");
@@ -71,7 +71,7 @@ TEST_CASE("file, dns and etcd URLs are parsed into their parts", "[naming]") {
   CHECK(parse_fails("zk://h:1/x").find("unknown scheme") != std::string::npos);
 }
 
-TEST_CASE("file lines give endpoints with weights, and bad lines are skipped with their number", "[naming]") {
+TEST_CASE("file lines give endpoints with weights and bad lines are skipped with their number", "[naming]") {
   std::vector<std::string> problems;
   auto eps = parse_endpoint_lines(
       "# calc servers\n"
@@ -97,7 +97,7 @@ TEST_CASE("file lines give endpoints with weights, and bad lines are skipped wit
   CHECK(problems[3].starts_with("line 9: bad weight"));
 }
 
-TEST_CASE("a snapshot is sorted, without duplicate addresses, and capped", "[naming]") {
+TEST_CASE("a snapshot is sorted without duplicate addresses and capped", "[naming]") {
   std::vector<endpoint> eps{{address::tcp("b", 2), 5}, {address::tcp("a", 1), 1}, {address::tcp("b", 2), 7},
                             {address::tcp("c", 3), 0}};
   CHECK(normalize_snapshot(eps, 10) == 0);

@@ -52,7 +52,7 @@ inline bool get_b64(const json::object& o, std::string_view name, std::string& o
 inline const json::object* parse_object(std::string_view body, json::value& holder, std::string& why) {
   boost::system::error_code ec;
   holder = json::parse(body, ec);
-  if (ec) return why = "not JSON: " + ec.message(), nullptr;
+  if (ec) return why = "not JSON (" + ec.message() + "): '" + std::string(body.substr(0, 200)) + "'", nullptr;
   const json::object* o = holder.if_object();
   if (!o) return why = "not a JSON object", nullptr;
   if (const json::value* e = o->if_contains("error")) {

@@ -61,11 +61,14 @@ OCCAMS_RPC_DECL boost::asio::awaitable<void> etcd_registration::run(std::shared_
     // 1. A lease, and the key under it.
     std::string out, why;
     std::int64_t ttl = 0;
-    bool ok = co_await call("/v3/lease/grant", etcd::lease_grant_request(st->rcfg.ttl_seconds), out, why) &&
-              etcd::parse_lease_grant(out, lease, ttl, why);
+    // One co_await per statement: GCC 12 mis-sequences co_await inside && chains.
+    bool ok = co_await call("/v3/lease/grant", etcd::lease_grant_request(st->rcfg.ttl_seconds), out, why);
+    ok = ok && etcd::parse_lease_grant(out, lease, ttl, why);
     if (ok) st->lease = lease;
-    ok = ok && !st->stopped && co_await call("/v3/kv/put", etcd::put_request(st->key, st->value, lease), out, why) &&
-         etcd::parse_ok(out, why);
+    if (ok && !st->stopped) {
+      ok = co_await call("/v3/kv/put", etcd::put_request(st->key, st->value, lease), out, why);
+      ok = ok && etcd::parse_ok(out, why);
+    }
     if (st->stopped) break;
     if (!ok) {
       report("cannot register", why);
@@ -79,8 +82,8 @@ OCCAMS_RPC_DECL boost::asio::awaitable<void> etcd_registration::run(std::shared_
     // 2. Keep it alive; a lease found gone (or surely expired) is granted again.
     auto last_ok = clock::now();
     while (co_await sleep(st->rcfg.keepalive_period)) {
-      bool alive = co_await call("/v3/lease/keepalive", etcd::lease_id_request(lease), out, why) &&
-                   etcd::parse_keepalive(out, ttl, why);
+      bool alive = co_await call("/v3/lease/keepalive", etcd::lease_id_request(lease), out, why);
+      alive = alive && etcd::parse_keepalive(out, ttl, why);
       if (st->stopped) break;
       if (alive && ttl > 0) {
         if (failing) st->log.info("registration {}: keep-alive works again", st->key);
@@ -105,7 +108,8 @@ OCCAMS_RPC_DECL boost::asio::awaitable<void> etcd_registration::run(std::shared_
   if (lease != 0) {
     std::string out, why;
     st->abort_io = nullptr;
-    if (co_await call("/v3/lease/revoke", etcd::lease_id_request(lease), out, why) && etcd::parse_ok(out, why))
+    bool revoked = co_await call("/v3/lease/revoke", etcd::lease_id_request(lease), out, why);
+    if (revoked && etcd::parse_ok(out, why))
       st->log.info("registration {}: lease {:x} revoked", st->key, lease);
     else st->log.warn("registration {}: revoke failed ({}); the key goes when its lease expires", st->key, why);
   }
