@@ -84,7 +84,7 @@ asio::awaitable<int> run(const options& opt) {
   }
 
   // The client: a failover pool with no address yet, following the etcd prefix.
-  failover_pool pool(ex, {});
+  failover_pool pool(ex, std::vector<naming::endpoint>{});
   naming::pool_follower<failover_pool> follow(ex, url, pool, {}, log);
   api::stub<Greeter, failover_pool> greet(pool);
   // Wait (bounded) until every server is registered and reachable.

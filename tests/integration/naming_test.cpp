@@ -106,7 +106,7 @@ TEST_CASE("servers registered on etcd share the calls and one leaving gracefully
   naming::etcd_registration reg_c(ex, etcd.url("/services/calc"), c.where, rc, fast_naming(), test_log());
   reg_a.start();
   reg_b.start();
-  failover_pool pool(ex, {}, fast_client, fast_failover(), test_log());
+  failover_pool pool(ex, std::vector<naming::endpoint>{}, fast_client, fast_failover(), test_log());
   naming::pool_follower<failover_pool> follow(ex, etcd.url("/services/calc"), pool, fast_naming(), test_log());
   run(io, [&]() -> asio::awaitable<void> {
     co_await wait_until([&] { return reg_a.registered() && reg_b.registered(); }, 10ms);
@@ -155,7 +155,7 @@ TEST_CASE("a crashed server disappears from etcd when its lease expires and call
   naming::etcd_registration reg(ex, etcd.url("/svc"), alive.where, {.ttl_seconds = 2}, fast_naming());
   reg.start();
   register_without_keepalive(etcd, "/svc", crashing.where, 3);
-  failover_pool pool(ex, {}, fast_client, fast_failover());
+  failover_pool pool(ex, std::vector<naming::endpoint>{}, fast_client, fast_failover());
   naming::pool_follower<failover_pool> follow(ex, etcd.url("/svc"), pool, fast_naming());
   run(io, [&]() -> asio::awaitable<void> {
     co_await wait_until([&] { return pool.healthy_addresses().size() == 2; }, 10ms);
@@ -185,7 +185,7 @@ TEST_CASE("clients keep the last list while etcd restarts and then resume the wa
   naming::etcd_registration reg_a(ex, etcd.url("/svc"), a.where, {.ttl_seconds = 10}, fast_naming());
   naming::etcd_registration reg_b(ex, etcd.url("/svc"), b.where, {.ttl_seconds = 10}, fast_naming());
   reg_a.start();
-  failover_pool pool(ex, {}, fast_client, fast_failover());
+  failover_pool pool(ex, std::vector<naming::endpoint>{}, fast_client, fast_failover());
   naming::pool_follower<failover_pool> follow(ex, etcd.url("/svc"), pool, fast_naming());
   run(io, [&]() -> asio::awaitable<void> {
     co_await wait_until([&] { return pool.healthy_addresses().size() == 1; }, 10ms);
@@ -223,7 +223,7 @@ TEST_CASE("malformed etcd values are skipped and an empty prefix makes calls fai
   naming::etcd_source src(ex, "127.0.0.1", etcd.port(), "/m/", fast_naming(), log);
   src.start([&](const std::vector<naming::endpoint>& eps) { seen.push_back(eps); });
 
-  failover_pool empty_pool(ex, {}, fast_client, fast_failover());
+  failover_pool empty_pool(ex, std::vector<naming::endpoint>{}, fast_client, fast_failover());
   naming::pool_follower<failover_pool> follow_empty(ex, etcd.url("/nothing"), empty_pool, fast_naming());
   run(io, [&]() -> asio::awaitable<void> {
     co_await wait_until([&] { return !seen.empty(); }, 10ms);

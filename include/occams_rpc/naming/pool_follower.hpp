@@ -1,6 +1,6 @@
 // pool_follower: keeps a pool's address set equal to a naming source's snapshots.
 //
-//   failover_pool pool(ex, {});                       // no address yet
+//   failover_pool pool(ex, std::vector<naming::endpoint>{});  // no address yet
 //   naming::pool_follower follow(ex, "etcd://127.0.0.1:2379/services/calc", pool);
 //   co_await follow.async_wait_ready(asio::deferred);  // the first snapshot is in the pool
 //
