@@ -46,6 +46,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <concepts>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -155,12 +156,16 @@ class basic_failover_pool {
                             std::move(transport)) {}
 
   /// The same, with a weight per address (the weighted policies use them; weight 0 counts as 1).
-  basic_failover_pool(executor_type ex, const std::vector<naming::endpoint>& endpoints, const client_config& ccfg = {},
+  /// Pass a std::vector<naming::endpoint>: a braced list, `{}` included, picks the address forms
+  /// (a template, so that `pool(ex, {})` is not ambiguous between the two).
+  template <std::same_as<std::vector<naming::endpoint>> Endpoints>
+  basic_failover_pool(executor_type ex, const Endpoints& endpoints, const client_config& ccfg = {},
                       const failover_config& fcfg = {}, logger log = {}, Transport transport = {})
       : basic_failover_pool(std::vector<executor_type>{std::move(ex)}, endpoints, ccfg, fcfg, std::move(log),
                             std::move(transport)) {}
 
-  basic_failover_pool(std::vector<executor_type> executors, const std::vector<naming::endpoint>& endpoints,
+  template <std::same_as<std::vector<naming::endpoint>> Endpoints>
+  basic_failover_pool(std::vector<executor_type> executors, const Endpoints& endpoints,
                       const client_config& ccfg = {}, const failover_config& fcfg = {}, logger log = {},
                       Transport transport = {})
       : g_(std::make_shared<group>(std::move(executors), std::move(transport), (validate(ccfg), ccfg),
