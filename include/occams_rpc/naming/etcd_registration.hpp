@@ -77,7 +77,7 @@ class etcd_registration {
             halt(*st);
             if (!st->finished) co_await st->done_timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
           };
-          boost::asio::co_spawn(st->ex, work(),
+          boost::asio::co_spawn(st->ex, std::move(work),  // the lambda itself: co_spawn keeps it (and st) alive
                                 occams_rpc::detail::forward_to(occams_rpc::detail::without_cancellation(std::move(handler)),
                                                    occams_rpc::detail::unpack_coroutine_result{errc::internal}));
         },

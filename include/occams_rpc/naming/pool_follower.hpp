@@ -88,7 +88,7 @@ class pool_follower {
               throw boost::system::system_error(boost::asio::error::operation_aborted);
             throw std::system_error(make_error_code(errc::closed));
           };
-          boost::asio::co_spawn(ex, wait(),
+          boost::asio::co_spawn(ex, std::move(wait),  // the lambda, not wait(): its captures must live as long as its frame
                                 occams_rpc::detail::forward_to(std::move(handler),
                                                                occams_rpc::detail::unpack_coroutine_result{errc::closed}));
         },
