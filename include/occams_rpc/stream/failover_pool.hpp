@@ -174,7 +174,7 @@ class basic_failover_pool {
       throw std::system_error(make_error_code(errc::invalid_config), "failover_pool: no executor");
     for (auto& e : endpoints) {
       g_->pools.push_back(make_pool(*g_, e.where));
-      g_->weights.push_back(std::max<std::uint32_t>(e.weight, 1));
+      g_->weights.push_back(effective_weight(e));
     }
     std::uint64_t seed = reinterpret_cast<std::uintptr_t>(g_.get());
     for (auto& ex : g_->executors) {
@@ -245,7 +245,7 @@ class basic_failover_pool {
       auto same = [&](auto& p) { return p->where() == e.where; };
       auto it = std::find_if(g_->pools.begin(), g_->pools.end(), same);
       next.push_back(it != g_->pools.end() ? *it : make_pool(*g_, e.where));
-      weights.push_back(std::max<std::uint32_t>(e.weight, 1));
+      weights.push_back(effective_weight(e));
     }
     g_->redirect_added = 0;
     publish(*g_, std::move(next), std::move(weights));
@@ -326,6 +326,8 @@ class basic_failover_pool {
     return pools;
   }
 
+  /// Weight 0 counts as 1 (documented on the endpoint constructors).
+  static std::uint32_t effective_weight(const naming::endpoint& e) { return std::max<std::uint32_t>(e.weight, 1); }
   static std::vector<naming::endpoint> endpoints_of(const std::vector<address>& addresses) {
     std::vector<naming::endpoint> out;
     for (auto& a : addresses) out.push_back({a, 1});
