@@ -8,6 +8,7 @@
 #include <occams_rpc/proto/header.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -49,9 +50,35 @@ class frame_writer {
   /// Appends a whole request frame.
   void add_request(std::uint64_t seq, action a, std::span<const char> msg, std::span<const char> blob = {},
                    std::uint64_t client_id = 0) {
-    auto mark = begin_request(seq, a, client_id);
-    add_msg(msg);
-    end_request(mark, blob);
+    add_request(seq, a, {}, msg, blob, client_id, 0);
+  }
+  /// Appends a whole request frame whose msg is `prefix` then `msg` (an extension's prefix,
+  /// proto/extensions.hpp), with v1's format byte or an extension's. A frame copied whole (no
+  /// piece large enough to be referenced: the common small call) takes one reservation and
+  /// one header write, not one per piece.
+  void add_request(std::uint64_t seq, action a, std::span<const char> prefix, std::span<const char> msg,
+                   std::span<const char> blob, std::uint64_t client_id, std::uint8_t format) {
+    if (would_reference(msg) || would_reference(blob)) {
+      auto mark = begin_request(seq, a, client_id, format);
+      add_msg(prefix);
+      add_msg(msg);
+      end_request(mark, blob);
+      return;
+    }
+    std::size_t total = request_header_size + a.name().size() + prefix.size() + msg.size() + blob.size();
+    char* out = buf_.prepare(total);
+    request_header h;
+    h.format = format;
+    h.action_word = a.word();
+    h.seq = seq;
+    h.client_id = client_id;
+    h.msg_len = static_cast<std::uint32_t>(prefix.size() + msg.size());
+    h.blob_len = static_cast<std::uint32_t>(blob.size());
+    encode(h, out);
+    out = copy_piece(out + request_header_size, a.name());
+    out = copy_piece(out, prefix);
+    out = copy_piece(copy_piece(out, msg), blob);
+    buf_.commit(total);
   }
   void add_ping(std::uint64_t seq, std::uint64_t client_id = 0) { add_request(seq, ping_action, {}, {}, client_id); }
   /// A header-only request frame with an extension's format byte (a cancel frame).
@@ -165,6 +192,10 @@ class frame_writer {
   void shrink_to(std::size_t limit) { if (empty()) buf_.shrink_to(limit); }
 
  private:
+  static char* copy_piece(char* out, std::span<const char> piece) noexcept {
+    if (!piece.empty()) std::memcpy(out, piece.data(), piece.size());
+    return out + piece.size();
+  }
   void add_bytes(std::span<const char> bytes) {
     if (bytes.size() >= blob_ref_threshold_) {
       refs_.push_back({buf_.size(), bytes});

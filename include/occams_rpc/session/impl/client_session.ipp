@@ -202,23 +202,24 @@ client_call& client_session::queue_request(proto::action act, std::span<const ch
   c->is_ping = false;
   c->done = false;
   c->response_bytes = 0;
-  c->response = std::move(own);
-  c->into = into ? into : &c->response;
+  // A call into the caller's storage leaves the entry's own response as it is (moved out by
+  // the last call that used it).
+  if (into) {
+    c->into = into;
+  } else {
+    c->response = std::move(own);
+    c->into = &c->response;
+  }
   bool has_deadline = deadline != clock::time_point::max();
   if (features_ & proto::ext::feature_deadline) {
     // The caller's remaining time leads the msg (counted in msg_len; the server strips it).
     clock::duration left = cfg_.call_timeout;
     if (has_deadline && deadline - now < left) left = deadline - now;
-    auto mark = pending_.begin_request(seq, act, cfg_.client_id, proto::ext::format_deadline);
     char prefix[proto::ext::deadline_prefix_size];
     proto::detail::store_le(prefix, proto::ext::remaining_ms(left));
-    pending_.add_msg({prefix, sizeof prefix});
-    pending_.add_msg(msg);
-    pending_.end_request(mark, blob);
+    pending_.add_request(seq, act, {prefix, sizeof prefix}, msg, blob, cfg_.client_id, proto::ext::format_deadline);
   } else {
-    auto mark = pending_.begin_request(seq, act, cfg_.client_id);
-    pending_.add_msg(msg);
-    pending_.end_request(mark, blob);
+    pending_.add_request(seq, act, msg, blob, cfg_.client_id);
   }
   c->refs_caller = pending_.would_reference(msg) || pending_.would_reference(blob);
   c->batch_gen = pending_gen_;

@@ -158,7 +158,7 @@ class client_connection final
 
   template <class Adapter, class Handler>
   void start(proto::action act, std::span<const char> msg, std::span<const char> blob, call_response* into,
-             call_response own, Handler&& handler) {
+             call_response&& own, Handler&& handler) {
     if (session_.current_state() != state::open) {
       call_handler h;
       h.template emplace<Adapter>(std::forward<Handler>(handler), ex_);
@@ -256,22 +256,23 @@ class client_connection final
       call_slot& s = calls_[session_.index_of(c->seq)];
       if (s.slot.is_connected()) s.slot.clear();
       s.slot = {};
-      // release() may hand the window slot, and this entry, to a waiting call at once: the
-      // handler and a by-value response are moved out first.
-      call_handler h = std::move(s.handler);
+      // release() may hand the window slot, and this entry, to a waiting call at once: a
+      // by-value response is moved out first. The handler stays in its slot: the waiter is
+      // adopted into it only by a later drain, and dispatching takes the handler out of its
+      // storage before it runs (so the call it makes may reuse the slot).
       std::error_code ec = c->result;
       if (observer_ && !c->is_ping) s.observed.end(*observer_, c->seq, ec, c->response_bytes);
       if (c->is_ping) {
         session_.release(*c);
-        h.dispatch_here(ec, nullptr);
+        s.handler.dispatch_here(ec, nullptr);
       } else if (c->into == &c->response) {
         call_response r = std::move(c->response);
         session_.release(*c);
-        h.dispatch_here(ec, &r);
+        s.handler.dispatch_here(ec, &r);
       } else {
         call_response* into = c->into;
         session_.release(*c);
-        h.dispatch_here(ec, into);
+        s.handler.dispatch_here(ec, into);
       }
     }
   }
