@@ -42,6 +42,37 @@ TEST_CASE("a msg and a 1 KiB blob travel to the server and back unchanged", "[st
   CHECK(calls == 1);
 }
 
+TEST_CASE("batches larger than the socket takes in one write arrive whole and in order", "[stream]") {
+  // Each side's reader writes its event's batch itself with a non-blocking write; what the
+  // socket does not take, the writer finishes. 24 calls of 512 KiB in flight, interleaved
+  // with small ones, overflow every socket buffer on the way out and on the way back.
+  bool use_unix = unix_transport();
+  asio::io_context io;
+  server srv(io.get_executor(), echo_dispatch{});
+  auto where = srv.listen(listen_address(use_unix));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto client = co_await connect(where);
+    constexpr int n = 24;
+    std::vector<std::string> blobs(n, std::string(512 * 1024, '\0'));
+    std::mt19937 rng(7);
+    for (auto& b : blobs)
+      for (auto& c : b) c = static_cast<char>(rng());
+    std::vector<std::string> msgs;
+    for (int i = 0; i < 2 * n; ++i) msgs.push_back("call " + std::to_string(i));
+    int done = 0, intact = 0;
+    for (int i = 0; i < 2 * n; ++i) {
+      // Even calls carry a large blob, odd ones only their msg.
+      std::span<const char> blob = i % 2 == 0 ? text_bytes(blobs[i / 2]) : std::span<const char>{};
+      client.async_call(1, text_bytes(msgs[i]), blob, {}, [&, i, blob](std::error_code ec, call_response r) {
+        ++done;
+        intact += !ec && str(r.msg) == msgs[i] && r.blob.view() == std::string_view(blob.data(), blob.size());
+      });
+    }
+    co_await wait_until([&] { return done == 2 * n; });
+    CHECK(intact == 2 * n);
+  });
+}
+
 TEST_CASE("a user error code is returned and the next call on the connection works", "[stream]") {
   bool use_unix = unix_transport();
   asio::io_context io;

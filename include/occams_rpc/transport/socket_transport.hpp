@@ -7,12 +7,16 @@
 #include <occams_rpc/transport/transport.hpp>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/socket_base.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <span>
 #include <system_error>
 
 namespace occams_rpc {
@@ -61,6 +65,17 @@ class socket_transport {
   OCCAMS_RPC_DECL void close(socket_type& s) const noexcept;
   /// Sends FIN after the last write (the peer sees end of stream), ignoring errors.
   OCCAMS_RPC_DECL void shutdown_send(socket_type& s) const noexcept;
+  /// A non-blocking gathered write (see can_try_write): the bytes the socket took now, 0 with
+  /// no error when it took none. The socket is put in non-blocking mode for it (Asio's
+  /// asynchronous operations work the same in either mode).
+  std::size_t try_write(socket_type& s, std::span<const asio::const_buffer> buffers, std::error_code& ec) const {
+    boost::system::error_code bec;
+    if (!s.non_blocking()) s.non_blocking(true, bec);
+    std::size_t n = bec ? 0 : s.write_some(buffers, bec);
+    if (bec == asio::error::would_block || bec == asio::error::try_again) bec = {};
+    ec = bec;
+    return n;
+  }
   /// Bytes received and not yet read (FIONREAD); 0 on error.
   OCCAMS_RPC_DECL std::size_t available(socket_type& s) const noexcept;
 };

@@ -10,9 +10,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
 
 #include <chrono>
 #include <concepts>
+#include <span>
 #include <string>
 #include <system_error>
 
@@ -74,6 +76,18 @@ std::string describe_start_failure(const T& t, const typename T::socket_type& s,
   else
     return ec.message();
 }
+
+/// Whether T can write without waiting: it declares
+/// `std::size_t try_write(socket_type&, std::span<const asio::const_buffer>, std::error_code&) const`,
+/// a non-blocking gathered write of what the socket takes now (0 bytes and no error when it
+/// takes nothing). A connection's reader then writes the batch of a read's event itself, with
+/// no trip through the writer coroutine and the scheduler (a posted completion and, with
+/// nothing else to run, one more epoll_wait per batch); the writer writes what is left.
+template <class T>
+concept can_try_write = requires(const T& t, typename T::socket_type& s, std::span<const asio::const_buffer> b,
+                                 std::error_code& ec) {
+  { t.try_write(s, b, ec) } -> std::same_as<std::size_t>;
+};
 
 /// Whether T's start step does anything. A transport whose start completes at once with no
 /// error declares `static constexpr bool has_start_step = false;` and the stream layer skips

@@ -230,16 +230,52 @@ class io_shell : public shutdown_hook {
       derived().on_bytes_read(now);
       after_event();
       in_read_event_ = false;
-      if (writer_wake_.waiting() && session_.has_write()) writer_wake_.notify_here();
+      if (writer_wake_.waiting() && session_.has_write()) flush_from_reader(now);
     }
+  }
+
+  /// The reader writes the batch of its read's event: itself when the transport can write
+  /// without waiting (can_try_write), handing the writer only what the socket did not take;
+  /// else by resuming the writer at once.
+  void flush_from_reader(clock::time_point now) {
+    if constexpr (can_try_write<Transport>) {
+      take_batch(now);
+      std::error_code ec;
+      std::size_t n = transport_.try_write(socket_, gather_, ec);
+      if (ec || n == batch_bytes_) {
+        session_.on_write_done(ec, now);
+        after_event();
+        return;
+      }
+      drop_written(n);
+      unfinished_ = true;  // the writer writes the rest (it waits: nothing else writes)
+    }
+    writer_wake_.notify_here();
+  }
+
+  /// Takes the session's batch into gather_.
+  void take_batch(clock::time_point now) {
+    auto batch = session_.begin_write(now);
+    gather_.clear();
+    batch_bytes_ = 0;
+    for (auto b : batch) {
+      gather_.emplace_back(b.data(), b.size());
+      batch_bytes_ += b.size();
+    }
+  }
+
+  /// Drops the first `n` bytes of gather_ (a write took them).
+  void drop_written(std::size_t n) {
+    auto it = gather_.begin();
+    for (; n >= it->size(); ++it) n -= it->size();
+    *it += n;
+    gather_.erase(gather_.begin(), it);
   }
 
   asio::awaitable<void> write_loop() {
     for (;;) {
-      if (session_.has_write()) {
-        auto batch = session_.begin_write(clock::now());
-        gather_.clear();
-        for (auto b : batch) gather_.emplace_back(b.data(), b.size());
+      if (unfinished_ || session_.has_write()) {
+        if (!std::exchange(unfinished_, false)) take_batch(clock::now());
         // Written through a span: Asio copies the buffer sequence.
         auto [ec, n] = co_await asio::async_write(socket_, std::span<const asio::const_buffer>(gather_),
                                                   asio::as_tuple(asio::deferred));
@@ -252,7 +288,9 @@ class io_shell : public shutdown_hook {
     }
   }
 
-  std::vector<asio::const_buffer> gather_;
+  std::vector<asio::const_buffer> gather_;  // the batch being written
+  std::size_t batch_bytes_ = 0;             // its bytes
+  bool unfinished_ = false;                 // the reader wrote part of it: the writer writes the rest
   wake_event writer_wake_;
   wake_event reader_wake_;
   ticker ticker_;
