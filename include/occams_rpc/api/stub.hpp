@@ -137,8 +137,9 @@ struct typed_decode {
   std::chrono::steady_clock::time_point deadline;  // the call's (read by the channel), or none
   std::optional<std::uint64_t> key;                 // the call's hashed key (a failover_pool reads it)
   static constexpr failover_classifier classifier = classifier_for<M, Codec>();
+  // The response by reference: it is the channel's (moved out of its pending entry), no copy.
   template <class Handler>
-  void operator()(Handler&& handler, std::error_code ec, call_response r) {
+  void operator()(Handler&& handler, std::error_code ec, call_response&& r) {
     auto result = decode_result<M>(codec, ec, r);
     // Before the caller resumes and makes its next call (a `bytes` result may have taken the
     // msg buffer; it gives it back when destroyed).
