@@ -169,22 +169,23 @@ class basic_client_stream {
     return asio::async_initiate<Token, void(std::error_code, call_response)>(
         // `buffers` by reference: moved once, into the call (a deferred operation launched as an
         // lvalue passes a const one, copied there).
-        [conn = conn_.get()](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
+        [conn = conn_.get()](auto&& handler, action act, std::span<const char> msg, std::span<const char> blob,
                              auto&& buffers) {
+          using H = decltype(handler);
           if (!conn) {
             detail::call_handler h;
-            h.emplace<detail::complete_with_response>(std::move(handler), detail::system_fallback());
+            h.emplace<detail::complete_with_response>(std::forward<H>(handler), detail::system_fallback());
             call_response r(std::forward<decltype(buffers)>(buffers));
             h.post(make_error_code(errc::closed), &r);
             return;
           }
           if (conn->running_here()) {
-            conn->start_call(act, msg, blob, std::forward<decltype(buffers)>(buffers), std::move(handler));
+            conn->start_call(act, msg, blob, std::forward<decltype(buffers)>(buffers), std::forward<H>(handler));
             return;
           }
           asio::dispatch(conn->get_executor(), [conn = conn->shared_from_this(), act, msg, blob,
                                                 buffers = call_response(std::forward<decltype(buffers)>(buffers)),
-                                                h = std::move(handler)]() mutable {
+                                                h = std::forward<H>(handler)]() mutable {
             conn->start_call(act, msg, blob, std::move(buffers), std::move(h));
           });
         },
