@@ -137,8 +137,9 @@ struct typed_decode {
   std::chrono::steady_clock::time_point deadline;  // the call's (read by the channel), or none
   std::optional<std::uint64_t> key;                 // the call's hashed key (a failover_pool reads it)
   static constexpr failover_classifier classifier = classifier_for<M, Codec>();
+  // The response by reference: it is the channel's (moved out of its pending entry), no copy.
   template <class Handler>
-  void operator()(Handler&& handler, std::error_code ec, call_response r) {
+  void operator()(Handler&& handler, std::error_code ec, call_response&& r) {
     auto result = decode_result<M>(codec, ec, r);
     // Before the caller resumes and makes its next call (a `bytes` result may have taken the
     // msg buffer; it gives it back when destroyed).
@@ -241,20 +242,24 @@ class stub_base {
     std::chrono::steady_clock::time_point deadline;
     std::optional<std::uint64_t> key;
 
-    template <class Handler>
-    void operator()(Handler&& handler, byte_buffer request, std::error_code encode_error) const {
+    // `request` by reference: a deferred operation launched as an rvalue moves it straight into
+    // the completion; one launched as an lvalue gives a const one, copied.
+    template <class Handler, class Buffer>
+    void operator()(Handler&& handler, Buffer&& request, std::error_code encode_error) const {
       using R = typename M::result_type;
       if (encode_error) {
         auto ex = asio::get_associated_executor(handler, channel->get_executor());
         asio::post(ex, [h = std::forward<Handler>(handler), encode_error]() mutable { std::move(h)(R(encode_error)); });
         return;
       }
-      // The encoded request moves with the completion (the same heap memory), so it stays
-      // valid until the call completes, as the channel requires.
-      auto msg = request.span();
+      // Built in place: the completion is moved only by the channel. The encoded request
+      // moves with it (the same heap memory), so it stays valid until the call completes, as
+      // the channel requires.
+      occams_rpc::detail::forwarding_handler<std::decay_t<Handler>, detail::typed_decode<M, Codec>> completion{
+          std::forward<Handler>(handler), {codec, std::forward<Buffer>(request), deadline, key}};
+      auto msg = completion.adapt.request.span();
       channel->async_call(proto::action(M::action), msg, {}, call_response{.msg = occams_rpc::detail::recycled_buffers::take()},
-                          occams_rpc::detail::forward_to(std::forward<Handler>(handler),
-                                                         detail::typed_decode<M, Codec>{codec, std::move(request), deadline, key}));
+                          std::move(completion));
     }
   };
 

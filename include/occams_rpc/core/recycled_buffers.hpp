@@ -8,24 +8,54 @@
 #include <occams_rpc/core/buffer.hpp>
 
 #include <cstddef>
+#include <new>
 #include <utility>
-#include <vector>
 
 namespace occams_rpc::detail {
 
+/// The pool of recycled_buffers, one per thread. Trivially constructed and destroyed, so that
+/// the hot paths read it with no guard; the array comes with the first buffer kept, and a
+/// teardown object frees it at the thread's exit.
+struct recycled_pool {
+  static constexpr std::size_t max_pooled = 512;
+
+  byte_buffer* items = nullptr;
+  std::size_t count = 0;
+  std::size_t limit = max_pooled;  // 0 after the teardown
+  std::size_t bytes = 0;
+
+  [[gnu::cold]] bool init() noexcept;
+};
+inline thread_local constinit recycled_pool this_thread_pool;
+
+inline bool recycled_pool::init() noexcept {
+  struct teardown {
+    ~teardown() {
+      recycled_pool& p = this_thread_pool;
+      for (std::size_t i = 0; i < p.count; ++i) p.items[i].~byte_buffer();
+      ::operator delete(p.items);
+      p = recycled_pool{nullptr, 0, 0, 0};
+    }
+  };
+  items = static_cast<byte_buffer*>(::operator new(max_pooled * sizeof(byte_buffer), std::nothrow));
+  if (!items) return false;
+  thread_local teardown t;  // constructed now: registered for this thread's exit
+  return true;
+}
+
 class recycled_buffers {
  public:
-  static constexpr std::size_t max_pooled = 512;
+  static constexpr std::size_t max_pooled = recycled_pool::max_pooled;
   static constexpr std::size_t max_capacity = 1024 * 1024;    // larger buffers are freed
   static constexpr std::size_t max_bytes = 16 * 1024 * 1024;  // per thread
 
   /// A buffer (empty; with capacity when one was pooled).
   static byte_buffer take() noexcept {
-    if (pool_gone()) return {};
-    auto& p = pool();
-    if (p.items.empty()) return {};
-    byte_buffer b = std::move(p.items.back());
-    p.items.pop_back();
+    recycled_pool& p = this_thread_pool;
+    if (p.count == 0) return {};
+    byte_buffer* slot = p.items + --p.count;
+    byte_buffer b = std::move(*slot);
+    slot->~byte_buffer();
     p.bytes -= b.capacity();
     return b;
   }
@@ -37,33 +67,18 @@ class recycled_buffers {
   }
 
   /// Bytes kept now by this thread (for tests).
-  static std::size_t pooled_bytes() noexcept { return pool().bytes; }
+  static std::size_t pooled_bytes() noexcept { return this_thread_pool.bytes; }
 
  private:
   [[gnu::noinline]] static void keep(byte_buffer&& b) noexcept {
-    if (pool_gone()) return;  // a static `bytes` destroyed after this thread's pool: just free
+    recycled_pool& p = this_thread_pool;
     std::size_t c = b.capacity();
-    auto& p = pool();
-    if (p.items.size() >= max_pooled || c > max_capacity || p.bytes + c > max_bytes) return;
+    // After the thread's teardown (a static `bytes` destroyed late) the limit is 0: just free.
+    if (p.count >= p.limit || c > max_capacity || p.bytes + c > max_bytes) return;
+    if (!p.items && !p.init()) return;
     b.clear();
     p.bytes += c;
-    p.items.push_back(std::move(b));  // no allocation: reserved up front
-  }
-
-  struct state {
-    std::vector<byte_buffer> items;
-    std::size_t bytes = 0;
-    state() { items.reserve(max_pooled); }
-    ~state() { pool_gone() = true; }
-  };
-  /// Trivially destructible, so it outlives the pool during the thread's teardown.
-  static bool& pool_gone() noexcept {
-    thread_local bool gone = false;
-    return gone;
-  }
-  static state& pool() noexcept {
-    thread_local state p;
-    return p;
+    ::new (static_cast<void*>(p.items + p.count++)) byte_buffer(std::move(b));
   }
 };
 

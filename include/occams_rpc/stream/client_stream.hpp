@@ -167,20 +167,25 @@ class basic_client_stream {
   auto async_call(action act, std::span<const char> msg, std::span<const char> blob = {},
                   call_response buffers = {}, Token&& token = {}) {
     return asio::async_initiate<Token, void(std::error_code, call_response)>(
-        [conn = conn_.get()](auto handler, action act, std::span<const char> msg, std::span<const char> blob,
-                             call_response buffers) {
+        // `buffers` by reference: moved once, into the call (a deferred operation launched as an
+        // lvalue passes a const one, copied there).
+        [conn = conn_.get()](auto&& handler, action act, std::span<const char> msg, std::span<const char> blob,
+                             auto&& buffers) {
+          using H = decltype(handler);
           if (!conn) {
             detail::call_handler h;
-            h.emplace<detail::complete_with_response>(std::move(handler), detail::system_fallback());
-            h.post(make_error_code(errc::closed), &buffers);
+            h.emplace<detail::complete_with_response>(std::forward<H>(handler), detail::system_fallback());
+            call_response r(std::forward<decltype(buffers)>(buffers));
+            h.post(make_error_code(errc::closed), &r);
             return;
           }
           if (conn->running_here()) {
-            conn->start_call(act, msg, blob, std::move(buffers), std::move(handler));
+            conn->start_call(act, msg, blob, std::forward<decltype(buffers)>(buffers), std::forward<H>(handler));
             return;
           }
           asio::dispatch(conn->get_executor(), [conn = conn->shared_from_this(), act, msg, blob,
-                                                buffers = std::move(buffers), h = std::move(handler)]() mutable {
+                                                buffers = call_response(std::forward<decltype(buffers)>(buffers)),
+                                                h = std::forward<H>(handler)]() mutable {
             conn->start_call(act, msg, blob, std::move(buffers), std::move(h));
           });
         },

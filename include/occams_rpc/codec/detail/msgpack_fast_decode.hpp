@@ -122,22 +122,32 @@ inline kind read_number(reader& r, unsigned tag, wire_integer& n, double& f) noe
 /// Reads a str or bin header and its bytes (msgpack-c converts either into a string or a
 /// byte vector).
 inline bool read_text_or_bytes(reader& r, unsigned tag, const char*& data, std::size_t& size) noexcept {
-  if (tag >= 0xa0 && tag <= 0xbf) {
-    size = tag & 0x1f;
-  } else if (tag == 0xd9 || tag == 0xc4) {
-    std::uint8_t n;
-    if (!r.big_endian(n)) return false;
-    size = n;
-  } else if (tag == 0xda || tag == 0xc5) {
-    std::uint16_t n;
-    if (!r.big_endian(n)) return false;
-    size = n;
-  } else if (tag == 0xdb || tag == 0xc6) {
-    std::uint32_t n;
-    if (!r.big_endian(n)) return false;
-    size = n;
-  } else {
-    return false;
+  // One switch (bin 8 is the common payload's header), not a chain of comparisons.
+  switch (tag) {
+    case 0xc4:
+    case 0xd9: {
+      std::uint8_t n;
+      if (!r.big_endian(n)) return false;
+      size = n;
+      break;
+    }
+    case 0xc5:
+    case 0xda: {
+      std::uint16_t n;
+      if (!r.big_endian(n)) return false;
+      size = n;
+      break;
+    }
+    case 0xc6:
+    case 0xdb: {
+      std::uint32_t n;
+      if (!r.big_endian(n)) return false;
+      size = n;
+      break;
+    }
+    default:
+      if ((tag & 0xe0) != 0xa0) return false;  // fixstr: 0xa0..0xbf
+      size = tag & 0x1f;
   }
   return r.take(size, data);
 }
@@ -195,13 +205,20 @@ std::error_code guarded(Read&& read) noexcept {
   }
 }
 
+/// Whether read_value<T> cannot throw (it allocates only for a string or a byte vector).
+template <class T>
+inline constexpr bool reads_without_throwing = !std::is_same_v<T, std::string> && !is_bytes<T>;
+
 /// Decodes one value; errc::decode for anything msgpack-c would refuse too.
 template <class T>
 std::error_code decode(std::span<const char> bytes, T& out) noexcept {
-  return guarded([&] {
+  auto read = [&] {
     reader r(bytes.data(), bytes.size());
     return read_value(r, out);
-  });
+  };
+  // No guard where nothing can throw: the read inlines into the caller.
+  if constexpr (reads_without_throwing<T>) return read() ? std::error_code{} : make_error_code(errc::decode);
+  else return guarded(read);
 }
 
 /// Reads call arguments sent as one array of exactly sizeof...(T) items.
