@@ -49,20 +49,28 @@ namespace occams_rpc::detail {
 
 namespace asio = boost::asio;
 
+/// The connection whose dispatch call this thread is inside, if any: an answer given there goes
+/// straight into its batch. A thread-local, so that telling costs no look-up of which thread
+/// runs the executor (answers may come from any thread).
+inline thread_local const request_owner* dispatching_here = nullptr;
+
 /// Calls the user's dispatch: inline when it returns void, as its own coroutine when it
-/// returns asio::awaitable<void> (a slow handler then never stalls the connection).
+/// returns asio::awaitable<void> (a slow handler then never stalls the connection). The
+/// request is built in the call's argument (no handle moved and destroyed on the way).
 template <class Dispatch>
-void invoke_dispatch(Dispatch& d, server_request req, const asio::any_io_executor& ex, const logger& log) {
+void invoke_dispatch(Dispatch& d, request_owner* owner, request_slot* slot, const asio::any_io_executor& ex,
+                     const logger& log) {
   using result = std::invoke_result_t<Dispatch&, server_request>;
   if constexpr (std::is_void_v<result>) {
     try {
-      d(std::move(req));
+      d(server_request(owner, slot));
     } catch (const std::exception& e) {
       log.warn("dispatch threw: {}", e.what());  // the dropped request answers rpc_internal_err
     }
   } else {
     static_assert(std::is_same_v<result, asio::awaitable<void>>,
                   "a dispatch must be callable as void(server_request) or asio::awaitable<void>(server_request)");
+    server_request req(owner, slot);
     // The coroutine's this_coro::cancellation_state follows the request's cancellation.
     auto done = req.bind_cancellation([log](std::exception_ptr e) {
       if (e) log.warn("dispatch coroutine threw: {}", exception_text(e));
@@ -175,9 +183,18 @@ class server_connection final
 
   // Whether we may touch the connection directly. Conservative: only when the caller runs
   // inside this connection's own dispatch call (the common, inline case), on its thread (a
-  // worker answering meanwhile from another thread must not). The thread is checked first:
-  // in_dispatch_ belongs to the connection's thread, and another thread must not read it.
-  bool ex_running_here() const noexcept { return this->running_here() && in_dispatch_; }
+  // worker answering meanwhile from another thread must not): dispatching_here is per thread.
+  bool ex_running_here() const noexcept { return dispatching_here == this; }
+
+  /// Marks this thread as inside the connection's dispatch call, until the scope ends (an
+  /// exception escaping the dispatch included).
+  struct dispatch_scope {
+    const request_owner* outer;
+    explicit dispatch_scope(const request_owner* c) noexcept : outer(std::exchange(dispatching_here, c)) {}
+    dispatch_scope(const dispatch_scope&) = delete;
+    dispatch_scope& operator=(const dispatch_scope&) = delete;
+    ~dispatch_scope() { dispatching_here = outer; }
+  };
 
   void deliver(request_slot& slot) {
     handler_link::detach(slot);
@@ -208,9 +225,8 @@ class server_connection final
         s->started = now;
         observer_->on_call_start(observed_request(*s));
       }
-      in_dispatch_ = true;
-      invoke_dispatch(*dispatch_, server_request(this, s), ex_, log_);
-      in_dispatch_ = false;
+      dispatch_scope here(this);
+      invoke_dispatch(*dispatch_, this, s, ex_, log_);
     }
   }
 
@@ -277,7 +293,6 @@ class server_connection final
   std::shared_ptr<Dispatch> dispatch_;
   logger log_;
   std::function<void(server_connection*)> on_closed_;
-  bool in_dispatch_ = false;
   std::atomic<bool> context_shut_down_{false};  // read by answers from other threads
   call_observer* observer_;  // server_config::observer (it outlives the server)
 };
