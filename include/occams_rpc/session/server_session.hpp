@@ -220,8 +220,10 @@ class server_session {
   request_slot* find_cancellable(std::uint64_t seq) noexcept;
   void cancel_in_flight() noexcept;
   bool drop_if_cancelled(request_slot& s) noexcept;
+  void drop_answer(request_slot& s) noexcept;
   request_slot* acquire();
   void release(request_slot* s) noexcept;
+  void release_memory(request_slot& s) noexcept;
   void retain_or_free(request_slot& s) noexcept;
   void release_reader_memory() noexcept;
   void reserve_for_pending_frame(clock::time_point now);

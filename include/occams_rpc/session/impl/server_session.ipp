@@ -267,13 +267,18 @@ OCCAMS_RPC_DECL request_slot* server_session::next_cancelled() noexcept {
 
 /// A cancelled or expired request's answer is not written: its caller gave up.
 inline bool server_session::drop_if_cancelled(request_slot& s) noexcept {
+  if (s.cancel.load(std::memory_order_relaxed) == cancel_reason::none) return false;
+  drop_answer(s);
+  return true;
+}
+
+// Out of line: its logging would weigh on every answer's path.
+[[gnu::noinline]] inline void server_session::drop_answer(request_slot& s) noexcept {
   auto why = s.cancel.load(std::memory_order_relaxed);
-  if (why == cancel_reason::none) return false;
   ++dropped_answers_;
   log_.debug("connection from {}: dropping the answer of seq {}: {}", peer_, s.header.seq,
              why == cancel_reason::expired ? "its deadline passed" : "it was cancelled");
   release(&s);
-  return true;
 }
 
 inline request_slot* server_session::acquire() {
@@ -298,19 +303,24 @@ inline void server_session::release(request_slot* s) noexcept {
   free_ = s;
   --in_use_;
   s->in_use = false;
-  if (s->reserved) budget_.give_back(std::exchange(s->reserved, 0));
-  retain_or_free(*s);
-  maybe_close();
+  // The common case, no reservation and small buffers kept and none before, stays inline:
+  // nothing to give back or count (an OR of the capacities is at least the largest).
+  if (s->reserved != 0 || s->retained != 0 ||
+      (s->blob.capacity() | s->resp_blob.capacity() | s->msg.capacity() | s->resp_msg.capacity()) > cfg_.buffer_size)
+    release_memory(*s);
+  if (draining_) maybe_close();  // tested here: a call per answer otherwise
+}
+
+/// A slot's reservation goes back to the budget; its large buffers are kept or freed.
+[[gnu::noinline]] inline void server_session::release_memory(request_slot& s) noexcept {
+  if (s.reserved) budget_.give_back(std::exchange(s.reserved, 0));
+  retain_or_free(s);
 }
 
 /// Keeps a slot's large buffers for the next large request while the connection's share
 /// allows (a stream of large frames then allocates nothing); frees them past it.
 inline void server_session::retain_or_free(request_slot& s) noexcept {
   std::size_t large = cfg_.buffer_size;
-  // The common case, small buffers kept and none before: nothing to count (an OR of the
-  // capacities is at least the largest).
-  if (s.retained == 0 && (s.blob.capacity() | s.resp_blob.capacity() | s.msg.capacity() | s.resp_msg.capacity()) <= large)
-    return;
   auto size_of = [&](const byte_buffer& b) { return b.capacity() > large ? b.capacity() : 0; };
   retained_ -= s.retained;
   s.retained = size_of(s.blob) + size_of(s.resp_blob) + size_of(s.msg) + size_of(s.resp_msg);
