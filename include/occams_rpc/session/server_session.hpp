@@ -82,10 +82,11 @@ struct request_slot {
   clock::time_point started{};  // when it was dispatched: set by the shell for a call_observer
 };
 
-/// The encoder of an answer's msg, type-erased: writes into `out`, or fails.
+/// The encoder of an answer's msg, type-erased: writes into `out`; true when it failed (a
+/// bool, not a std::error_code: building one costs a call per answer, and only failure counts).
 struct msg_writer {
   void* ctx;
-  std::error_code (*write)(void* ctx, byte_buffer& out);
+  bool (*write)(void* ctx, byte_buffer& out);
 };
 
 class server_session {

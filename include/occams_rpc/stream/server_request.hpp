@@ -163,9 +163,9 @@ class server_request {
   /// back the request's own msg() or blob() moves it instead: an echo copies nothing.
   void respond(std::span<const char> msg, std::span<const char> blob = {}) {
     if (small(msg) && small(blob)) {  // written into the batch at once: copied once, not twice
-      auto copy = [](void* m, byte_buffer& out) -> std::error_code {
+      auto copy = [](void* m, byte_buffer& out) {
         out.append(*static_cast<std::span<const char>*>(m));
-        return {};
+        return false;
       };
       if (owner_->answer_inline(*slot_, {&msg, copy}, blob)) {
         slot_ = nullptr;
@@ -186,10 +186,10 @@ class server_request {
   template <class Writer>
   void respond_with(Writer&& write, std::span<const char> blob = {}) {
     if (small(blob)) {
-      auto thunk = [](void* w, byte_buffer& out) -> std::error_code {
+      auto thunk = [](void* w, byte_buffer& out) -> bool {
         auto& writer = *static_cast<std::remove_reference_t<Writer>*>(w);
-        if constexpr (std::is_same_v<decltype(writer(out)), std::error_code>) return writer(out);
-        else return writer(out), std::error_code{};
+        if constexpr (std::is_same_v<decltype(writer(out)), std::error_code>) return static_cast<bool>(writer(out));
+        else return writer(out), false;
       };
       if (owner_->answer_inline(*slot_, {std::addressof(write), thunk}, blob)) {
         slot_ = nullptr;

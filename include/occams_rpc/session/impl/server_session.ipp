@@ -390,14 +390,14 @@ OCCAMS_RPC_DECL bool server_session::answer_inline(request_slot& s, msg_writer m
   if (closed_) return false;
   if (drop_if_cancelled(s)) return true;
   auto mark = pending_.begin_response(s.header.seq);
-  std::error_code ec;
+  bool failed;
   try {
-    ec = msg.write(msg.ctx, pending_.body());
+    failed = msg.write(msg.ctx, pending_.body());
   } catch (...) {
     pending_.rollback(mark);  // the request stays unanswered: its handle answers rpc_internal_err
     throw;
   }
-  if (ec) {
+  if (failed) {
     pending_.rollback(mark);
     pending_.add_error_string(s.header.seq, to_wire_string(errc::encode));
   } else {

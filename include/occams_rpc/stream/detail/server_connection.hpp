@@ -244,18 +244,18 @@ class server_connection final
   bool observed_answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) {
     struct measured {
       msg_writer inner;
-      std::error_code ec;
-    } m{msg, {}};
+      bool failed;
+    } m{msg, false};
     auto write = [](void* p, byte_buffer& out) {
       auto& mm = *static_cast<measured*>(p);
-      return mm.ec = mm.inner.write(mm.inner.ctx, out);
+      return mm.failed = mm.inner.write(mm.inner.ctx, out);
     };
     call_info c = observed_request(s);  // before the slot goes back
     auto started = s.started;
     std::size_t before = session_.pending_bytes();
     if (!session_.answer_inline(s, msg_writer{&m, write}, blob)) return false;
     c.duration = clock::now() - started;
-    c.outcome = m.ec ? make_error_code(errc::encode) : std::error_code{};
+    c.outcome = m.failed ? make_error_code(errc::encode) : std::error_code{};
     c.response_bytes = session_.pending_bytes() - before;
     observer_->on_call_end(c);
     return true;
