@@ -223,6 +223,7 @@ class server_session {
   bool drop_if_cancelled(request_slot& s) noexcept;
   void drop_answer(request_slot& s) noexcept;
   request_slot* acquire();
+  request_slot* new_slot();
   void release(request_slot* s) noexcept;
   void release_memory(request_slot& s) noexcept;
   void retain_or_free(request_slot& s) noexcept;

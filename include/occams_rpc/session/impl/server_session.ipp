@@ -282,14 +282,11 @@ inline bool server_session::drop_if_cancelled(request_slot& s) noexcept {
   release(&s);
 }
 
-inline request_slot* server_session::acquire() {
+// Inlined into take_request; a new slot (rare: the pool grows) is made out of line.
+[[gnu::always_inline]] inline request_slot* server_session::acquire() {
   request_slot* s = free_;
-  if (s) {
-    free_ = s->next_free;
-  } else {
-    slots_.push_back(std::make_unique<request_slot>());
-    s = slots_.back().get();
-  }
+  if (s) free_ = s->next_free;
+  else s = new_slot();
   ++in_use_;
   s->in_use = true;
   s->answered = false;
@@ -298,7 +295,13 @@ inline request_slot* server_session::acquire() {
   return s;
 }
 
-inline void server_session::release(request_slot* s) noexcept {
+[[gnu::noinline]] inline request_slot* server_session::new_slot() {
+  slots_.push_back(std::make_unique<request_slot>());
+  return slots_.back().get();
+}
+
+// Inlined (its common path is a few stores): a call of its own per answer cost more.
+[[gnu::always_inline]] inline void server_session::release(request_slot* s) noexcept {
   unindex_seq(*s);
   s->next_free = free_;
   free_ = s;
