@@ -80,6 +80,13 @@ struct link_keeper {
   }
 };
 
+class request_owner;
+
+/// The connection whose dispatch call this thread is inside, if any: an answer given there goes
+/// straight into its batch. A thread-local, so that telling costs no look-up of which thread
+/// runs the executor (answers may come from any thread).
+inline thread_local const request_owner* dispatching_here = nullptr;
+
 /// What a connection offers its requests (type-erased, so that server_request is one type).
 /// A connection outlives each of its requests (it keeps itself alive while one is out; see
 /// the lifetime rule in server_connection.hpp), so a request holds a plain pointer (no
@@ -95,10 +102,22 @@ class request_owner {
   /// own dispatch call (the common inline answer): the msg is written there once, with no
   /// copy into the slot first. Returns false when it cannot (from elsewhere, or closed); the
   /// caller then answers through the slot. An encode failure answers rpc_encode.
-  virtual bool answer_inline(request_slot& slot, msg_writer msg, std::span<const char> blob) = 0;
+  bool answer_inline(request_slot& slot, msg_writer msg, std::span<const char> blob) {
+    if (dispatching_here != this) return false;  // the connection is not ours to touch
+    handler_link::detach(slot);
+    // Without a call observer the session takes it directly: no virtual call per answer.
+    return direct_ ? direct_->answer_inline(slot, msg, blob) : observed_answer_inline(slot, msg, blob);
+  }
 
  protected:
+  /// `direct`: the session inline answers go to, or null to have observed_answer_inline() called.
+  explicit request_owner(session::server_session* direct) noexcept : direct_(direct) {}
   ~request_owner() = default;
+  /// answer_inline's last step when the connection has a call observer to tell.
+  virtual bool observed_answer_inline(request_slot& slot, msg_writer msg, std::span<const char> blob) = 0;
+
+ private:
+  session::server_session* direct_;
 };
 
 }  // namespace detail

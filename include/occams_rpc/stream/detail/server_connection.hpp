@@ -49,11 +49,6 @@ namespace occams_rpc::detail {
 
 namespace asio = boost::asio;
 
-/// The connection whose dispatch call this thread is inside, if any: an answer given there goes
-/// straight into its batch. A thread-local, so that telling costs no look-up of which thread
-/// runs the executor (answers may come from any thread).
-inline thread_local const request_owner* dispatching_here = nullptr;
-
 /// Calls the user's dispatch: inline when it returns void, as its own coroutine when it
 /// returns asio::awaitable<void> (a slow handler then never stalls the connection). The
 /// request is built in the call's argument (no handle moved and destroyed on the way).
@@ -112,6 +107,7 @@ class server_connection final
                     std::shared_ptr<session::memory_budget> budget, std::function<void(server_connection*)> on_closed)
       : budget_holder{std::move(budget)},
         shell(std::move(socket), std::move(transport), cfg, log, std::move(peer), *budget_, clock::now()),
+        request_owner(cfg.observer ? nullptr : &session_),
         dispatch_(std::move(dispatch)),
         log_(std::move(log)),
         on_closed_(std::move(on_closed)),
@@ -146,14 +142,6 @@ class server_connection final
 
   bool closed() const noexcept { return session_.closed(); }
   std::size_t in_flight() const noexcept { return session_.in_flight(); }
-
-  bool answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) override {
-    // The reader runs after_event() once its dispatch calls return.
-    if (!ex_running_here()) return false;
-    handler_link::detach(s);
-    if (observer_) return observed_answer_inline(s, msg, blob);
-    return session_.answer_inline(s, msg, blob);
-  }
 
   // Called by server_request from any thread.
   void respond(request_slot& slot) override {
@@ -241,8 +229,9 @@ class server_connection final
     observer_->on_call_end(c);
   }
 
-  /// answer_inline, measuring the frame it adds to the batch and the encoder's outcome.
-  bool observed_answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) {
+  /// answer_inline (request_owner's), measuring the frame it adds to the batch and the
+  /// encoder's outcome. The reader runs after_event() once its dispatch calls return.
+  bool observed_answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) override {
     struct measured {
       msg_writer inner;
       bool failed;
