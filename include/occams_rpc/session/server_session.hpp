@@ -82,10 +82,11 @@ struct request_slot {
   clock::time_point started{};  // when it was dispatched: set by the shell for a call_observer
 };
 
-/// The encoder of an answer's msg, type-erased: writes into `out`, or fails.
+/// The encoder of an answer's msg, type-erased: writes into `out`; true when it failed (a
+/// bool, not a std::error_code: building one costs a call per answer, and only failure counts).
 struct msg_writer {
   void* ctx;
-  std::error_code (*write)(void* ctx, byte_buffer& out);
+  bool (*write)(void* ctx, byte_buffer& out);
 };
 
 class server_session {
@@ -220,8 +221,11 @@ class server_session {
   request_slot* find_cancellable(std::uint64_t seq) noexcept;
   void cancel_in_flight() noexcept;
   bool drop_if_cancelled(request_slot& s) noexcept;
+  void drop_answer(request_slot& s) noexcept;
   request_slot* acquire();
+  request_slot* new_slot();
   void release(request_slot* s) noexcept;
+  void release_memory(request_slot& s) noexcept;
   void retain_or_free(request_slot& s) noexcept;
   void release_reader_memory() noexcept;
   void reserve_for_pending_frame(clock::time_point now);

@@ -80,6 +80,13 @@ struct link_keeper {
   }
 };
 
+class request_owner;
+
+/// The connection whose dispatch call this thread is inside, if any: an answer given there goes
+/// straight into its batch. A thread-local, so that telling costs no look-up of which thread
+/// runs the executor (answers may come from any thread).
+inline thread_local const request_owner* dispatching_here = nullptr;
+
 /// What a connection offers its requests (type-erased, so that server_request is one type).
 /// A connection outlives each of its requests (it keeps itself alive while one is out; see
 /// the lifetime rule in server_connection.hpp), so a request holds a plain pointer (no
@@ -95,10 +102,22 @@ class request_owner {
   /// own dispatch call (the common inline answer): the msg is written there once, with no
   /// copy into the slot first. Returns false when it cannot (from elsewhere, or closed); the
   /// caller then answers through the slot. An encode failure answers rpc_encode.
-  virtual bool answer_inline(request_slot& slot, msg_writer msg, std::span<const char> blob) = 0;
+  bool answer_inline(request_slot& slot, msg_writer msg, std::span<const char> blob) {
+    if (dispatching_here != this) return false;  // the connection is not ours to touch
+    handler_link::detach(slot);
+    // Without a call observer the session takes it directly: no virtual call per answer.
+    return direct_ ? direct_->answer_inline(slot, msg, blob) : observed_answer_inline(slot, msg, blob);
+  }
 
  protected:
+  /// `direct`: the session inline answers go to, or null to have observed_answer_inline() called.
+  explicit request_owner(session::server_session* direct) noexcept : direct_(direct) {}
   ~request_owner() = default;
+  /// answer_inline's last step when the connection has a call observer to tell.
+  virtual bool observed_answer_inline(request_slot& slot, msg_writer msg, std::span<const char> blob) = 0;
+
+ private:
+  session::server_session* direct_;
 };
 
 }  // namespace detail
@@ -163,9 +182,9 @@ class server_request {
   /// back the request's own msg() or blob() moves it instead: an echo copies nothing.
   void respond(std::span<const char> msg, std::span<const char> blob = {}) {
     if (small(msg) && small(blob)) {  // written into the batch at once: copied once, not twice
-      auto copy = [](void* m, byte_buffer& out) -> std::error_code {
+      auto copy = [](void* m, byte_buffer& out) {
         out.append(*static_cast<std::span<const char>*>(m));
-        return {};
+        return false;
       };
       if (owner_->answer_inline(*slot_, {&msg, copy}, blob)) {
         slot_ = nullptr;
@@ -186,10 +205,10 @@ class server_request {
   template <class Writer>
   void respond_with(Writer&& write, std::span<const char> blob = {}) {
     if (small(blob)) {
-      auto thunk = [](void* w, byte_buffer& out) -> std::error_code {
+      auto thunk = [](void* w, byte_buffer& out) -> bool {
         auto& writer = *static_cast<std::remove_reference_t<Writer>*>(w);
-        if constexpr (std::is_same_v<decltype(writer(out)), std::error_code>) return writer(out);
-        else return writer(out), std::error_code{};
+        if constexpr (std::is_same_v<decltype(writer(out)), std::error_code>) return static_cast<bool>(writer(out));
+        else return writer(out), false;
       };
       if (owner_->answer_inline(*slot_, {std::addressof(write), thunk}, blob)) {
         slot_ = nullptr;

@@ -186,9 +186,9 @@ TEST_CASE("many requests in one read come out one at a time, and one answered in
     if (!first) first = r;
     CHECK(r == first);  // the slot given back is the one reused: no slot per request in a batch
     seen.emplace_back(msg_of(r));
-    auto copy = [](void* m, byte_buffer& out) -> std::error_code {
+    auto copy = [](void* m, byte_buffer& out) {
       out.append(*static_cast<std::string_view*>(m));
-      return {};
+      return false;  // not failed
     };
     std::string_view answer = msg_of(r);
     CHECK(h.s.answer_inline(*r, {&answer, copy}, {}));
@@ -674,7 +674,7 @@ TEST_CASE("answers given after close are dropped and give their slot and budget 
   CHECK(h.s.in_flight() == 1);
   CHECK(h.budget.used() == 0);
   CHECK_FALSE(h.s.has_write());
-  auto copy = [](void*, byte_buffer&) -> std::error_code { return {}; };
+  auto copy = [](void*, byte_buffer&) { return false; };
   CHECK_FALSE(h.s.answer_inline(*h.popped[1], {nullptr, copy}, {}));  // the caller answers through the slot
   h.answer_ok(*h.popped[1], "late too");
   CHECK(h.s.in_flight() == 0);
@@ -702,12 +702,12 @@ TEST_CASE("an inline answer whose encoder fails answers rpc_encode; one that thr
   harness h;
   h.read(request(1) + request(2));
   auto reqs = h.pop();
-  auto failing = [](void*, byte_buffer& out) -> std::error_code {
+  auto failing = [](void*, byte_buffer& out) {
     out.append(std::string_view("half"));
-    return make_error_code(errc::encode);
+    return true;  // failed
   };
   CHECK(h.s.answer_inline(*reqs[0], {nullptr, failing}, {}));
-  auto throwing = [](void*, byte_buffer& out) -> std::error_code {
+  auto throwing = [](void*, byte_buffer& out) -> bool {
     out.append(std::string_view("half"));
     throw std::runtime_error("boom");
   };

@@ -100,7 +100,8 @@ OCCAMS_RPC_DECL request_slot* server_session::next_request(clock::time_point now
   return nullptr;
 }
 
-inline request_slot* server_session::take_request(const proto::request_frame& f) {
+// Inlined into next_request (once per request): a call of its own cost more than its body.
+[[gnu::always_inline]] inline request_slot* server_session::take_request(const proto::request_frame& f) {
   // The frame's reservation goes with its request until the answer; a large frame that came
   // whole in one read is counted now.
   std::size_t size = proto::request_header_size + f.header.body_len();
@@ -267,23 +268,25 @@ OCCAMS_RPC_DECL request_slot* server_session::next_cancelled() noexcept {
 
 /// A cancelled or expired request's answer is not written: its caller gave up.
 inline bool server_session::drop_if_cancelled(request_slot& s) noexcept {
+  if (s.cancel.load(std::memory_order_relaxed) == cancel_reason::none) return false;
+  drop_answer(s);
+  return true;
+}
+
+// Out of line: its logging would weigh on every answer's path.
+[[gnu::noinline]] inline void server_session::drop_answer(request_slot& s) noexcept {
   auto why = s.cancel.load(std::memory_order_relaxed);
-  if (why == cancel_reason::none) return false;
   ++dropped_answers_;
   log_.debug("connection from {}: dropping the answer of seq {}: {}", peer_, s.header.seq,
              why == cancel_reason::expired ? "its deadline passed" : "it was cancelled");
   release(&s);
-  return true;
 }
 
-inline request_slot* server_session::acquire() {
+// Inlined into take_request; a new slot (rare: the pool grows) is made out of line.
+[[gnu::always_inline]] inline request_slot* server_session::acquire() {
   request_slot* s = free_;
-  if (s) {
-    free_ = s->next_free;
-  } else {
-    slots_.push_back(std::make_unique<request_slot>());
-    s = slots_.back().get();
-  }
+  if (s) free_ = s->next_free;
+  else s = new_slot();
   ++in_use_;
   s->in_use = true;
   s->answered = false;
@@ -292,25 +295,36 @@ inline request_slot* server_session::acquire() {
   return s;
 }
 
-inline void server_session::release(request_slot* s) noexcept {
+[[gnu::noinline]] inline request_slot* server_session::new_slot() {
+  slots_.push_back(std::make_unique<request_slot>());
+  return slots_.back().get();
+}
+
+// Inlined (its common path is a few stores): a call of its own per answer cost more.
+[[gnu::always_inline]] inline void server_session::release(request_slot* s) noexcept {
   unindex_seq(*s);
   s->next_free = free_;
   free_ = s;
   --in_use_;
   s->in_use = false;
-  if (s->reserved) budget_.give_back(std::exchange(s->reserved, 0));
-  retain_or_free(*s);
-  maybe_close();
+  // The common case, no reservation and small buffers kept and none before, stays inline:
+  // nothing to give back or count (an OR of the capacities is at least the largest).
+  if (s->reserved != 0 || s->retained != 0 ||
+      (s->blob.capacity() | s->resp_blob.capacity() | s->msg.capacity() | s->resp_msg.capacity()) > cfg_.buffer_size)
+    release_memory(*s);
+  if (draining_) maybe_close();  // tested here: a call per answer otherwise
+}
+
+/// A slot's reservation goes back to the budget; its large buffers are kept or freed.
+[[gnu::noinline]] inline void server_session::release_memory(request_slot& s) noexcept {
+  if (s.reserved) budget_.give_back(std::exchange(s.reserved, 0));
+  retain_or_free(s);
 }
 
 /// Keeps a slot's large buffers for the next large request while the connection's share
 /// allows (a stream of large frames then allocates nothing); frees them past it.
 inline void server_session::retain_or_free(request_slot& s) noexcept {
   std::size_t large = cfg_.buffer_size;
-  // The common case, small buffers kept and none before: nothing to count (an OR of the
-  // capacities is at least the largest).
-  if (s.retained == 0 && (s.blob.capacity() | s.resp_blob.capacity() | s.msg.capacity() | s.resp_msg.capacity()) <= large)
-    return;
   auto size_of = [&](const byte_buffer& b) { return b.capacity() > large ? b.capacity() : 0; };
   retained_ -= s.retained;
   s.retained = size_of(s.blob) + size_of(s.resp_blob) + size_of(s.msg) + size_of(s.resp_msg);
@@ -380,14 +394,14 @@ OCCAMS_RPC_DECL bool server_session::answer_inline(request_slot& s, msg_writer m
   if (closed_) return false;
   if (drop_if_cancelled(s)) return true;
   auto mark = pending_.begin_response(s.header.seq);
-  std::error_code ec;
+  bool failed;
   try {
-    ec = msg.write(msg.ctx, pending_.body());
+    failed = msg.write(msg.ctx, pending_.body());
   } catch (...) {
     pending_.rollback(mark);  // the request stays unanswered: its handle answers rpc_internal_err
     throw;
   }
-  if (ec) {
+  if (failed) {
     pending_.rollback(mark);
     pending_.add_error_string(s.header.seq, to_wire_string(errc::encode));
   } else {

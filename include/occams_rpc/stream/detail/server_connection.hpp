@@ -50,19 +50,23 @@ namespace occams_rpc::detail {
 namespace asio = boost::asio;
 
 /// Calls the user's dispatch: inline when it returns void, as its own coroutine when it
-/// returns asio::awaitable<void> (a slow handler then never stalls the connection).
+/// returns asio::awaitable<void> (a slow handler then never stalls the connection). The
+/// request is built in the call's argument (no handle moved and destroyed on the way).
+/// Inlined into the dispatch loop: a call of its own per request cost more than its body.
 template <class Dispatch>
-void invoke_dispatch(Dispatch& d, server_request req, const asio::any_io_executor& ex, const logger& log) {
+[[gnu::always_inline]] inline void invoke_dispatch(Dispatch& d, request_owner* owner, request_slot* slot, const asio::any_io_executor& ex,
+                     const logger& log) {
   using result = std::invoke_result_t<Dispatch&, server_request>;
   if constexpr (std::is_void_v<result>) {
     try {
-      d(std::move(req));
+      d(server_request(owner, slot));
     } catch (const std::exception& e) {
       log.warn("dispatch threw: {}", e.what());  // the dropped request answers rpc_internal_err
     }
   } else {
     static_assert(std::is_same_v<result, asio::awaitable<void>>,
                   "a dispatch must be callable as void(server_request) or asio::awaitable<void>(server_request)");
+    server_request req(owner, slot);
     // The coroutine's this_coro::cancellation_state follows the request's cancellation.
     auto done = req.bind_cancellation([log](std::exception_ptr e) {
       if (e) log.warn("dispatch coroutine threw: {}", exception_text(e));
@@ -103,6 +107,7 @@ class server_connection final
                     std::shared_ptr<session::memory_budget> budget, std::function<void(server_connection*)> on_closed)
       : budget_holder{std::move(budget)},
         shell(std::move(socket), std::move(transport), cfg, log, std::move(peer), *budget_, clock::now()),
+        request_owner(cfg.observer ? nullptr : &session_),
         dispatch_(std::move(dispatch)),
         log_(std::move(log)),
         on_closed_(std::move(on_closed)),
@@ -138,14 +143,6 @@ class server_connection final
   bool closed() const noexcept { return session_.closed(); }
   std::size_t in_flight() const noexcept { return session_.in_flight(); }
 
-  bool answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) override {
-    // The reader runs after_event() once its dispatch calls return.
-    if (!ex_running_here()) return false;
-    handler_link::detach(s);
-    if (observer_) return observed_answer_inline(s, msg, blob);
-    return session_.answer_inline(s, msg, blob);
-  }
-
   // Called by server_request from any thread.
   void respond(request_slot& slot) override {
     // After the context shut down nothing runs concurrently (its destruction is under way on
@@ -175,9 +172,18 @@ class server_connection final
 
   // Whether we may touch the connection directly. Conservative: only when the caller runs
   // inside this connection's own dispatch call (the common, inline case), on its thread (a
-  // worker answering meanwhile from another thread must not). The thread is checked first:
-  // in_dispatch_ belongs to the connection's thread, and another thread must not read it.
-  bool ex_running_here() const noexcept { return this->running_here() && in_dispatch_; }
+  // worker answering meanwhile from another thread must not): dispatching_here is per thread.
+  bool ex_running_here() const noexcept { return dispatching_here == this; }
+
+  /// Marks this thread as inside the connection's dispatch call, until the scope ends (an
+  /// exception escaping the dispatch included).
+  struct dispatch_scope {
+    const request_owner* outer;
+    explicit dispatch_scope(const request_owner* c) noexcept : outer(std::exchange(dispatching_here, c)) {}
+    dispatch_scope(const dispatch_scope&) = delete;
+    dispatch_scope& operator=(const dispatch_scope&) = delete;
+    ~dispatch_scope() { dispatching_here = outer; }
+  };
 
   void deliver(request_slot& slot) {
     handler_link::detach(slot);
@@ -208,9 +214,8 @@ class server_connection final
         s->started = now;
         observer_->on_call_start(observed_request(*s));
       }
-      in_dispatch_ = true;
-      invoke_dispatch(*dispatch_, server_request(this, s), ex_, log_);
-      in_dispatch_ = false;
+      dispatch_scope here(this);
+      invoke_dispatch(*dispatch_, this, s, ex_, log_);
     }
   }
 
@@ -224,22 +229,23 @@ class server_connection final
     observer_->on_call_end(c);
   }
 
-  /// answer_inline, measuring the frame it adds to the batch and the encoder's outcome.
-  bool observed_answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) {
+  /// answer_inline (request_owner's), measuring the frame it adds to the batch and the
+  /// encoder's outcome. The reader runs after_event() once its dispatch calls return.
+  bool observed_answer_inline(request_slot& s, msg_writer msg, std::span<const char> blob) override {
     struct measured {
       msg_writer inner;
-      std::error_code ec;
-    } m{msg, {}};
+      bool failed;
+    } m{msg, false};
     auto write = [](void* p, byte_buffer& out) {
       auto& mm = *static_cast<measured*>(p);
-      return mm.ec = mm.inner.write(mm.inner.ctx, out);
+      return mm.failed = mm.inner.write(mm.inner.ctx, out);
     };
     call_info c = observed_request(s);  // before the slot goes back
     auto started = s.started;
     std::size_t before = session_.pending_bytes();
     if (!session_.answer_inline(s, msg_writer{&m, write}, blob)) return false;
     c.duration = clock::now() - started;
-    c.outcome = m.ec ? make_error_code(errc::encode) : std::error_code{};
+    c.outcome = m.failed ? make_error_code(errc::encode) : std::error_code{};
     c.response_bytes = session_.pending_bytes() - before;
     observer_->on_call_end(c);
     return true;
@@ -277,7 +283,6 @@ class server_connection final
   std::shared_ptr<Dispatch> dispatch_;
   logger log_;
   std::function<void(server_connection*)> on_closed_;
-  bool in_dispatch_ = false;
   std::atomic<bool> context_shut_down_{false};  // read by answers from other threads
   call_observer* observer_;  // server_config::observer (it outlives the server)
 };
