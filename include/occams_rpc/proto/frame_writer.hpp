@@ -67,11 +67,7 @@ class frame_writer {
     }
     std::size_t total = request_header_size + a.name().size() + prefix.size() + msg.size() + blob.size();
     char* out = buf_.prepare(total);
-    request_header h;
-    h.format = format;
-    h.action_word = a.word();
-    h.seq = seq;
-    h.client_id = client_id;
+    request_header h = header_for(seq, a, client_id, format);
     h.msg_len = static_cast<std::uint32_t>(prefix.size() + msg.size());
     h.blob_len = static_cast<std::uint32_t>(blob.size());
     encode(h, out);
@@ -92,12 +88,7 @@ class frame_writer {
   /// (proto/extensions.hpp).
   std::size_t begin_request(std::uint64_t seq, action a, std::uint64_t client_id = 0, std::uint8_t format = 0) {
     std::size_t mark = buf_.size();
-    request_header h;
-    h.format = format;
-    h.action_word = a.word();
-    h.seq = seq;
-    h.client_id = client_id;
-    encode(h, buf_.prepare(request_header_size));
+    encode(header_for(seq, a, client_id, format), buf_.prepare(request_header_size));
     buf_.commit(request_header_size);
     if (a.is_name()) buf_.append(a.name());
     ref_bytes_at_mark_ = ref_bytes_;
@@ -192,6 +183,15 @@ class frame_writer {
   void shrink_to(std::size_t limit) { if (empty()) buf_.shrink_to(limit); }
 
  private:
+  /// A request's header, its lengths still 0.
+  static request_header header_for(std::uint64_t seq, action a, std::uint64_t client_id, std::uint8_t format) noexcept {
+    request_header h;
+    h.format = format;
+    h.action_word = a.word();
+    h.seq = seq;
+    h.client_id = client_id;
+    return h;
+  }
   static char* copy_piece(char* out, std::span<const char> piece) noexcept {
     if (!piece.empty()) std::memcpy(out, piece.data(), piece.size());
     return out + piece.size();
