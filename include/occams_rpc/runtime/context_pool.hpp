@@ -55,7 +55,12 @@ class context_pool {
   /// start with start(). Each context has a work guard, so its thread waits for work until
   /// finish() or stop().
   OCCAMS_RPC_DECL explicit context_pool(std::size_t threads = 0, context_pool_options options = {});
-  /// stop(), then join(): handlers not run are destroyed with their contexts, context 0 first.
+  /// stop(), then join(); then every context is shut down (context 0 first: the handlers it
+  /// never ran are destroyed) before any is destroyed. An object that spans the contexts (a
+  /// client_pool, a failover_pool, a server) may be owned by a handler left in one context's
+  /// queue: destroying it may post to another context or release that context's I/O objects,
+  /// which is safe while every context still exists (what it posts to a context already shut
+  /// down is destroyed with that context).
   OCCAMS_RPC_DECL ~context_pool();
   context_pool(const context_pool&) = delete;
   context_pool& operator=(const context_pool&) = delete;
@@ -91,8 +96,14 @@ class context_pool {
   bool pinned(std::size_t i) const noexcept { return contexts_[i]->pinned.load(std::memory_order_acquire); }
 
  private:
+  /// An io_context whose shutdown (Asio's first step of destruction, protected there) the
+  /// pool can run for every context before it destroys any.
+  struct shuttable_context : asio::io_context {
+    using asio::io_context::io_context;
+    void shut_down() { shutdown(); }
+  };
   struct slot {
-    asio::io_context ctx{1};  // concurrency hint 1: run by one thread
+    shuttable_context ctx{1};  // concurrency hint 1: run by one thread
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{ctx.get_executor()};
     std::thread thread;
     std::atomic<bool> pinned{false};

@@ -61,9 +61,11 @@ class failover_fsm {
   OCCAMS_RPC_DECL failover_action start(std::span<const failover_candidate> candidates, bool closed);
 
   /// The attempt completed with `ec`. Retried: unreachable, io_err and timeout (is_retriable),
-  /// and errc::closed from an address no longer in `candidates` (update_addresses removed it);
-  /// the retry goes to another address while at most retry_limit retries were made, the pool
-  /// is not closed, and the caller has not `cancelled` (then: fail with errc::cancelled).
+  /// and errc::closed from an address no longer in `candidates` (update_addresses removed it
+  /// before the call was sent: such an attempt is given back, up to max_reroutes times per
+  /// call, and counts as unreachable if the call fails); the retry goes to another address
+  /// while at most retry_limit retries were made, the pool is not closed, and the caller has
+  /// not `cancelled` (then: fail with errc::cancelled).
   /// Anything else completes the call as the attempt did, among them user errors and the
   /// tls_* errors (is_tls_error: a certificate refused is refused at every address).
   /// `advice` from an error answer's classifier: `stop` completes the call as the attempt
@@ -74,7 +76,10 @@ class failover_fsm {
   OCCAMS_RPC_DECL failover_action on_result(std::error_code ec, std::span<const failover_candidate> candidates,
                                             bool closed, bool cancelled, failover_advice advice = {});
 
-  /// Attempts made so far.
+  /// Attempts a call may have given back because its address left the set before it was sent.
+  static constexpr std::size_t max_reroutes = 8;
+
+  /// Attempts made so far (not counting those given back).
   std::size_t attempts() const noexcept { return attempts_; }
   /// Redirects followed so far.
   std::size_t redirects() const noexcept { return redirects_; }
@@ -97,6 +102,7 @@ class failover_fsm {
   std::optional<std::uint64_t> key_;
   std::size_t attempts_ = 0;
   std::size_t redirects_ = 0;
+  std::size_t reroutes_ = 0;
   std::uintptr_t current_ = 0;
   std::error_code last_;
   boost::container::small_vector<std::uintptr_t, 4> tried_;  // no allocation for 4 attempts

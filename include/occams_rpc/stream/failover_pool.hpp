@@ -463,9 +463,6 @@ class basic_failover_pool {
       auto [ec, r] = co_await p->async_call(act, msg, blob, call_response{}, tok);
       std::size_t i = index_of(*st, p.get());  // the set may have changed meanwhile
       if (i < st->cands.size() && st->cands[i].in_flight > 0) --st->cands[i].in_flight;
-      // An address removed meanwhile closes its pool once every executor has let it go; a
-      // call that reached it only then (queued to another executor's connection) is retried.
-      if (ec == errc::closed && !st->closed && i == st->pools.size()) ec = make_error_code(errc::unreachable);
       if (st->outliers.enabled() && i < st->cands.size()) {
         bool failed = is_retriable(ec) || (st->fcfg.outlier.count_method_errors && is_method_error(ec));
         st->outliers.on_result(st->cands, i, failed, session::outlier_detector::clock::now(), tell(*st));

@@ -105,6 +105,30 @@ TEST_CASE("stop returns the threads with work pending, which the pool destroys u
   CHECK(gone.expired());  // the wait's handler was destroyed, not run
 }
 
+TEST_CASE("a handler left in a later context's queue may, when destroyed, reach an earlier context",
+          "[runtime]") {
+  // As a failover_pool's last owner, queued on context 1, reaches its shard on context 0:
+  // the handler owns a timer of context 0, and its destruction posts to context 0 too. Both
+  // must find context 0 still there (shut down, not destroyed); what is posted there is then
+  // destroyed with it.
+  struct reaches_back {
+    asio::steady_timer timer;
+    asio::any_io_executor earlier;
+    std::shared_ptr<int> posted_token;
+    reaches_back(asio::io_context& ctx, std::shared_ptr<int> t)
+        : timer(ctx), earlier(ctx.get_executor()), posted_token(std::move(t)) {}
+    ~reaches_back() { asio::post(earlier, [t = std::move(posted_token)] { FAIL("ran after the pool's end"); }); }
+  };
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> posted = token;
+  {
+    runtime::context_pool pool(2);  // never started: everything queued stays queued
+    auto owner = std::make_shared<reaches_back>(pool.context(0), std::move(token));
+    asio::post(pool.executor(1), [o = std::move(owner)] { FAIL("ran after the pool's end"); });
+  }
+  CHECK(posted.expired());  // posted to a context shut down, and destroyed with it
+}
+
 TEST_CASE("a handler that throws is logged and its thread runs on", "[runtime]") {
   std::mutex m;
   std::vector<std::string> lines;

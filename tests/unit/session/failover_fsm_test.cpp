@@ -173,13 +173,45 @@ TEST_CASE("a call with no address fails with unreachable, and with closed once t
   CHECK(g.attempts() == 0);
 }
 
-TEST_CASE("every address removed mid-retry fails the call with the last error", "[fsm]") {
+TEST_CASE("every address removed mid-retry fails the call with unreachable, or closed once the pool closed",
+          "[fsm]") {
   list l{{1, true}};
   failover_fsm f(cfg(failover_order::round_robin, 2), lb(failover_order::round_robin), 0);
   REQUIRE(f.start(l, false).step == failover_step::attempt);
   auto a = f.on_result(closed, list{}, false, false);
   CHECK(a.step == failover_step::fail);
-  CHECK(a.ec == errc::closed);
+  CHECK(a.ec == errc::unreachable);  // the caller's pool is open: its set was emptied
+
+  failover_fsm g(cfg(failover_order::round_robin, 2), lb(failover_order::round_robin), 0);
+  REQUIRE(g.start(l, false).step == failover_step::attempt);
+  auto b = g.on_result(closed, list{}, true, false);
+  CHECK(b.step == failover_step::fail);
+  CHECK(b.ec == errc::closed);
+}
+
+TEST_CASE("an attempt whose address left the set before it was sent does not use up a retry", "[fsm]") {
+  // The set churns: each attempt's address is replaced (a new id) before the call is sent.
+  failover_fsm f(cfg(failover_order::round_robin, 1), lb(failover_order::round_robin), 0);
+  std::uintptr_t next_id = 1;
+  list l{{next_id++, true}, {next_id++, true}};
+  failover_action a = f.start(l, false);
+  std::size_t rerouted = 0;
+  while (a.step == failover_step::attempt && rerouted < failover_fsm::max_reroutes) {
+    CHECK(f.attempts() == 1);  // given back each time
+    l[a.index].id = next_id++;
+    a = f.on_result(closed, l, false, false);
+    ++rerouted;
+  }
+  REQUIRE(a.step == failover_step::attempt);
+  // With the give-backs spent, removals count as any failure: retry_limit 1 allows one more.
+  l[a.index].id = next_id++;
+  a = f.on_result(closed, l, false, false);
+  REQUIRE(a.step == failover_step::attempt);
+  CHECK(f.attempts() == 2);
+  l[a.index].id = next_id++;
+  a = f.on_result(closed, l, false, false);
+  CHECK(a.step == failover_step::fail);
+  CHECK(a.ec == errc::unreachable);
 }
 
 TEST_CASE("a pool closed while an attempt failed makes no further attempt", "[fsm]") {

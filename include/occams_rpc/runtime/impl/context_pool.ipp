@@ -23,8 +23,12 @@ OCCAMS_RPC_DECL context_pool::context_pool(std::size_t threads, context_pool_opt
 OCCAMS_RPC_DECL context_pool::~context_pool() {
   stop();
   join();
-  // Context 0 first, then 1, ...: a server's own objects live on its first executor and may
-  // hold sockets made on the others (an accept in progress), which must outlive them.
+  // Two passes: each context's unrun handlers are destroyed while every context still exists,
+  // since what they own may reach the others (a pool's shards, a socket accepted for another
+  // context). Context 0 first: a server's own objects live on its first executor and may hold
+  // sockets made on the others (an accept in progress). Asio allows a second shutdown (it
+  // finds nothing, or what was posted since), which ~io_context runs.
+  for (auto& s : contexts_) s->ctx.shut_down();
   for (auto& s : contexts_) s.reset();
 }
 

@@ -31,12 +31,21 @@ failover_action failover_fsm::on_result(std::error_code ec, std::span<const fail
     if (advice.what == kind::at && advice.at < candidates.size()) return attempt(candidates, advice.at);
     return next(candidates, closed);
   }
+  // closed from an address no longer listed: its pool closed as the set changed, before the
+  // call was sent (a graceful close lets what was sent complete).
   bool removed = std::none_of(candidates.begin(), candidates.end(), [&](auto& c) { return c.id == current_; });
-  if (!ec || !(is_retriable(ec) || (removed && ec == errc::closed))) return {failover_step::complete};
-  last_ = ec;
+  bool unsent = removed && ec == errc::closed;
+  if (!ec || !(is_retriable(ec) || unsent)) return {failover_step::complete};
+  last_ = unsent && !closed ? make_error_code(errc::unreachable) : ec;  // not the caller's pool's close
   if (cancelled) {  // cancelled as the attempt failed: no retry
     last_ = make_error_code(errc::cancelled);
     return {failover_step::fail, 0, last_};
+  }
+  // Nothing reached a server: the attempt is given back, so that churn in the set (a naming
+  // source's updates) does not use up the retries; bounded, since churn may not stop.
+  if (unsent && reroutes_ < max_reroutes) {
+    ++reroutes_;
+    --attempts_;
   }
   return next(candidates, closed);
 }
