@@ -29,7 +29,8 @@ asio::awaitable<std::string> http_exchange(tcp::endpoint ep, std::string request
   co_await s.async_connect(ep, asio::deferred);
   co_await asio::async_write(s, asio::buffer(request), asio::deferred);
   std::string out;
-  auto [ec, n] = co_await asio::async_read(s, asio::dynamic_buffer(out), tok);  // until EOF
+  // Until EOF: the error that ends the read is the exporter's close, expected.
+  co_await asio::async_read(s, asio::dynamic_buffer(out), tok);
   co_return out;
 }
 
