@@ -62,6 +62,14 @@ class reader {
     out = v;
     return true;
   }
+  /// A length field: a big-endian U, widened.
+  template <class U>
+  bool length(std::size_t& out) noexcept {
+    U n;
+    if (!big_endian(n)) return false;
+    out = n;
+    return true;
+  }
   bool take(std::size_t n, const char*& out) noexcept {
     if (static_cast<std::size_t>(end_ - p_) < n) return false;
     out = reinterpret_cast<const char*>(p_);
@@ -125,26 +133,17 @@ inline bool read_text_or_bytes(reader& r, unsigned tag, const char*& data, std::
   // One switch (bin 8 is the common payload's header), not a chain of comparisons.
   switch (tag) {
     case 0xc4:
-    case 0xd9: {
-      std::uint8_t n;
-      if (!r.big_endian(n)) return false;
-      size = n;
+    case 0xd9:
+      if (!r.length<std::uint8_t>(size)) return false;
       break;
-    }
     case 0xc5:
-    case 0xda: {
-      std::uint16_t n;
-      if (!r.big_endian(n)) return false;
-      size = n;
+    case 0xda:
+      if (!r.length<std::uint16_t>(size)) return false;
       break;
-    }
     case 0xc6:
-    case 0xdb: {
-      std::uint32_t n;
-      if (!r.big_endian(n)) return false;
-      size = n;
+    case 0xdb:
+      if (!r.length<std::uint32_t>(size)) return false;
       break;
-    }
     default:
       if ((tag & 0xe0) != 0xa0) return false;  // fixstr: 0xa0..0xbf
       size = tag & 0x1f;
@@ -231,13 +230,9 @@ bool read_array(std::span<const char> bytes, std::tuple<T...>& out) {
   if (tag >= 0x90 && tag <= 0x9f) {
     count = tag & 0x0f;
   } else if (tag == 0xdc) {
-    std::uint16_t n;
-    if (!r.big_endian(n)) return false;
-    count = n;
+    if (!r.length<std::uint16_t>(count)) return false;
   } else if (tag == 0xdd) {
-    std::uint32_t n;
-    if (!r.big_endian(n)) return false;
-    count = n;
+    if (!r.length<std::uint32_t>(count)) return false;
   } else {
     return false;
   }
