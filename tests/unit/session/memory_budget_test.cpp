@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -150,11 +151,21 @@ TEST_CASE("threads sharing one memory budget never hold more than its limit and 
       b.give_back(want);
     }
   };
+  // The whole budget is held until every thread has queued its first reservation, so the
+  // queue is exercised however the threads are scheduled (a loaded machine may otherwise run
+  // them one after another, each finding the budget free).
+  REQUIRE(b.try_take(limit));
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker, t);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (b.waiting() < static_cast<std::size_t>(threads) && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  bool all_queued = b.waiting() == static_cast<std::size_t>(threads);
+  b.give_back(limit);
   for (auto& th : pool) th.join();
+  REQUIRE(all_queued);
   CHECK_FALSE(over);
-  CHECK(waited > 0);  // the queue was exercised, not only try_take
+  CHECK(waited >= threads);  // the queue was exercised, not only try_take
   CHECK(b.used() == 0);
   CHECK(b.waiting() == 0);
 }
